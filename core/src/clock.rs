@@ -1,0 +1,53 @@
+//! Version vectors and dots (Dynamo §4.4).
+//!
+//! SKELETON: the types are fixed (other modules build on them); the operations and
+//! their laws are being written (issue 2).
+
+use crate::types::ActorId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One event: the `counter`-th update coordinated by `actor`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Dot {
+    pub actor: ActorId,
+    pub counter: u64,
+}
+
+/// How two versions relate causally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Causality {
+    Equal,
+    Before,
+    After,
+    Concurrent,
+}
+
+/// A version vector: for each actor, the number of its updates seen. Absent means 0.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VersionVector {
+    entries: BTreeMap<ActorId, u64>,
+}
+
+impl VersionVector {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The counter of `actor` (0 when absent).
+    pub fn get(&self, actor: ActorId) -> u64 {
+        self.entries.get(&actor).copied().unwrap_or(0)
+    }
+
+    /// Whether this vector has seen `dot`.
+    pub fn covers(&self, dot: Dot) -> bool {
+        self.get(dot.actor) >= dot.counter
+    }
+
+    /// Entries in actor order (never a zero counter).
+    pub fn iter(&self) -> impl Iterator<Item = (ActorId, u64)> + '_ {
+        self.entries
+            .iter()
+            .map(|(actor, counter)| (*actor, *counter))
+    }
+}

@@ -1,0 +1,3 @@
+//! Merkle trees for anti-entropy (Dynamo §4.7).
+//!
+//! SKELETON: being written (issue 2).

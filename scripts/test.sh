@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of the project. Installs what it needs, idempotently.
+# Usage: scripts/test.sh            (SIM_SEEDS=N raises the simulator sweep, when it exists)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain components"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add wasm32-unknown-unknown >/dev/null
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy (-D warnings)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "tests"
+cargo test --workspace --all-features
+
+step "dynamo-core builds for wasm32 (the visualiser compiles it)"
+cargo build -p dynamo-core --all-features --target wasm32-unknown-unknown
+
+step "dynamo-core stays pure (no tokio in its normal dependencies)"
+if cargo tree -p dynamo-core -e normal --all-features | grep -E '\b(tokio|mio|rand|getrandom)\b'; then
+  echo "dynamo-core must not depend on a runtime or OS randomness" >&2
+  exit 1
+fi
+
+step "all tests passed"
