@@ -50,4 +50,19 @@ impl VersionVector {
             .iter()
             .map(|(actor, counter)| (*actor, *counter))
     }
+
+    /// Raise `actor`'s entry by one and return the new dot.
+    pub fn increment(&mut self, actor: ActorId) -> Dot {
+        let counter = self.get(actor) + 1;
+        self.entries.insert(actor, counter);
+        Dot { actor, counter }
+    }
+
+    /// Entry-wise maximum: the join of two causal histories.
+    pub fn merge(&mut self, other: &VersionVector) {
+        for (actor, counter) in other.iter() {
+            let entry = self.entries.entry(actor).or_insert(0);
+            *entry = (*entry).max(counter);
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! their laws are being written (issue 2).
 
 use crate::clock::{Dot, VersionVector};
+use crate::types::ActorId;
 use serde::{Deserialize, Serialize};
 
 /// What a sibling holds: a value, or the tombstone a delete leaves.
@@ -50,5 +51,20 @@ impl Siblings {
 
     pub fn is_empty(&self) -> bool {
         self.siblings.is_empty()
+    }
+
+    /// A put coordinated by `actor` over `context`: drops the siblings the context
+    /// covers, adds the new sibling with a fresh dot. (Skeleton: no limits yet.)
+    pub fn update(&mut self, context: &VersionVector, content: Content, actor: ActorId) -> Dot {
+        self.siblings.retain(|sibling| !context.covers(sibling.dot));
+        self.clock.merge(context);
+        let dot = self.clock.increment(actor);
+        self.siblings.push(Sibling {
+            dot,
+            context: context.clone(),
+            content,
+        });
+        self.siblings.sort();
+        dot
     }
 }
