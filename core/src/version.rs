@@ -46,17 +46,18 @@
 //!
 //! # Tombstones
 //! A delete is `update` with [`Content::Tombstone`]: it supersedes what its context
-//! covers like any put. Tombstones are kept (no garbage collection yet). Dropping one is
-//! unsafe without knowing every replica has seen it: a replica that missed the delete
-//! still holds the old value with a dot this replica's clock covers only because of the
-//! tombstone's history. If the tombstone and that clock entry went away, the next sync
-//! would see the old value as concurrent and resurrect it. A set that is empty or holds
-//! only tombstones reads as deleted ([`Siblings::is_deleted`]).
+//! covers like any put. Tombstones are kept, and with them the key's clock (no garbage
+//! collection yet). Removing a key once it reads as deleted would throw away the clock
+//! that proves the old values superseded: a replica that missed the delete still holds
+//! an old value, and on the next sync a replica with no entry for the key would take it
+//! as new and resurrect it. Safe collection needs proof that every replica has seen the
+//! tombstone, which nothing establishes yet. A set that is empty or holds only
+//! tombstones reads as deleted ([`Siblings::is_deleted`]).
 //!
 //! # Contexts and trust
 //! A [`Context`] comes back from clients and is trusted, as in the paper (Dynamo runs in
-//! a trusted environment, §2.2). Its checksum catches corruption (a truncated header, a
-//! flipped bit), not forgery: anyone can compute it. A forged context can (a) claim to
+//! a trusted, non-hostile environment, §2.1). Its checksum catches corruption (a cut
+//! header, a flipped bit), not forgery: anyone can compute it. A forged context can (a) claim to
 //! have seen siblings its writer never read, so the put silently supersedes them (a lost
 //! update); (b) claim dots that do not exist yet, e.g. `[A:1000]` while `A` has minted
 //! 5: replicas merging the put's clock then treat `A:6..=A:1000`, written later, as
