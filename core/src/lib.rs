@@ -26,6 +26,7 @@ pub mod clock;
 pub mod hash;
 pub mod membership;
 pub mod merkle;
+pub mod prng;
 pub mod ring;
 pub mod store;
 pub mod types;
