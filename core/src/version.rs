@@ -148,6 +148,8 @@ pub enum VersionError {
     ContextTooLarge { entries: usize, max: usize },
     #[error("put would grow the key's version vector to {entries} entries, more than {max}")]
     ClockTooLarge { entries: usize, max: usize },
+    #[error("dot {dot} is not newer than the versions it would follow")]
+    DotNotFresh { dot: Dot },
     #[error("counter of actor {actor} is exhausted")]
     CounterExhausted { actor: ActorId },
     #[error("siblings out of dot order or repeated at {dot}")]
@@ -230,14 +232,31 @@ impl Siblings {
         actor: ActorId,
     ) -> Result<Dot, VersionError> {
         self.check_update(context, &content, actor)?;
+        let counter = self.clock.merged(context).get(actor) + 1;
+        let dot = Dot::new(actor, counter);
+        self.update_with_dot(context, content, dot)?;
+        Ok(dot)
+    }
+
+    /// [`Siblings::update`] with a dot the coordinator minted itself, from a counter it
+    /// keeps per incarnation: fresh even when the coordinator's copy of the key is stale
+    /// or was dropped (a partition moved away and back), where `clock[actor] + 1` would
+    /// reuse a dot that still lives on another replica. Refused when the dot is not
+    /// newer than what the clock and context already hold for its actor.
+    pub fn update_with_dot(
+        &mut self,
+        context: &VersionVector,
+        content: Content,
+        dot: Dot,
+    ) -> Result<(), VersionError> {
+        self.check_update(context, &content, dot.actor)?;
+        if self.clock.merged(context).get(dot.actor) >= dot.counter {
+            return Err(VersionError::DotNotFresh { dot });
+        }
         self.discard(context);
-        let dot = self.clock.increment(actor);
+        self.clock.add_dot(dot);
         // The dot is fresh: the writer has not seen it and no sibling carries it, so the
         // new sibling is concurrent with every survivor.
-        assert!(
-            !context.covers(dot),
-            "context covers the dot {dot} it mints"
-        );
         let position = self.siblings.partition_point(|sibling| sibling.dot < dot);
         assert!(
             self.siblings
@@ -251,7 +270,7 @@ impl Siblings {
             content,
         };
         self.siblings.insert(position, sibling);
-        Ok(dot)
+        Ok(())
     }
 
     /// Every limit a put must respect, checked before anything changes.
@@ -702,6 +721,33 @@ mod tests {
 
     fn values(set: &Siblings) -> Vec<&[u8]> {
         set.values().collect()
+    }
+
+    #[test]
+    fn update_with_dot_takes_a_fresh_dot_and_refuses_a_stale_one() {
+        let mut set = Siblings::new();
+        let first = Dot::new(actor(1), 5);
+        set.update_with_dot(&VersionVector::new(), value("a"), first)
+            .unwrap();
+        set.check_invariants().unwrap();
+        assert_eq!(set.clock().get(actor(1)), 5);
+        // A dot the set already covers would alias an existing version: refused, and
+        // nothing changes.
+        let before = set.clone();
+        let stale = Dot::new(actor(1), 5);
+        let error = set
+            .update_with_dot(&VersionVector::new(), value("b"), stale)
+            .unwrap_err();
+        assert_eq!(error, VersionError::DotNotFresh { dot: stale });
+        assert_eq!(set, before);
+        // A dot covered only by the writer's context is refused too.
+        let context = vv(&[(1, 9)]);
+        let seen = Dot::new(actor(1), 9);
+        assert!(set.update_with_dot(&context, value("c"), seen).is_err());
+        let fresh = Dot::new(actor(1), 10);
+        set.update_with_dot(&context, value("c"), fresh).unwrap();
+        assert_eq!(values(&set), [b"c".as_slice()]);
+        set.check_invariants().unwrap();
     }
 
     /// `payload` followed by its checksum: a well-sealed encoding, so decode reaches

@@ -1,0 +1,676 @@
+//! A seeded, deterministic simulator of a whole cluster of real [`Node`]s.
+//!
+//! The simulator is a driver like the server: it feeds inputs to `Node::step`, syncs
+//! each node's [`MemoryStore`] after every step (group commit: replies and messages
+//! leave only after the writes of their step are durable) and executes the outputs.
+//! Its network delays, loses, duplicates and reorders messages according to
+//! [`Faults`], and can cut links (`partition`, `isolate`, `heal`). Nodes can `crash`
+//! (volatile state lost; unsynced writes lost, as a real crash would) and `restart`
+//! from their store. Clients issue gets and puts through chosen coordinators, and every
+//! invocation and reply lands in a [`History`] that [`check`] verifies.
+//!
+//! Everything random comes from one seed, so any run replays exactly from its seed.
+
+use crate::clock::{Dot, VersionVector};
+use crate::membership::MemberInfo;
+use crate::message::{Command, Input, Message, Output, Quorum, Reply, RequestId, Timer};
+use crate::node::{member, Mutant, Node, NodeConfig};
+use crate::prng::Prng;
+use crate::store::{MemoryStore, Store};
+use crate::types::{Key, NodeId};
+use crate::version::{Content, Siblings};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Network behaviour, in parts per million and milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Faults {
+    pub loss_ppm: u32,
+    pub duplicate_ppm: u32,
+    pub delay_min_ms: u64,
+    pub delay_max_ms: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            loss_ppm: 0,
+            duplicate_ppm: 0,
+            delay_min_ms: 1,
+            delay_max_ms: 10,
+        }
+    }
+}
+
+/// A client operation as recorded in the history.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    Get {
+        key: Key,
+    },
+    Put {
+        key: Key,
+        context: VersionVector,
+        value: Option<Vec<u8>>,
+    },
+    Join {
+        node: NodeId,
+    },
+    Leave {
+        node: NodeId,
+    },
+}
+
+/// One client operation: what was asked, through whom, and what came back.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Record {
+    pub id: u64,
+    pub coordinator: NodeId,
+    pub op: Op,
+    pub invoked_ms: u64,
+    /// `None`: no reply (yet, or ever: the coordinator crashed) — outcome unknown.
+    pub reply: Option<(u64, Reply)>,
+}
+
+pub type History = Vec<Record>;
+
+/// Why a run stopped without going quiet.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Livelock {
+    pub steps: usize,
+    pub in_flight_messages: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Event {
+    Deliver {
+        to: NodeId,
+        from: NodeId,
+        message: Message,
+    },
+    Fire {
+        node: NodeId,
+        timer: Timer,
+        generation: u64,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Host {
+    config: NodeConfig,
+    node: Option<Node<MemoryStore>>,
+    /// The store while the node is down.
+    disk: Option<MemoryStore>,
+    /// Armed timers and their generation (a re-armed timer invalidates older firings).
+    timers: BTreeMap<Timer, u64>,
+    /// Client requests this node coordinates: driver request id -> history index.
+    requests: BTreeMap<RequestId, usize>,
+}
+
+/// The simulated cluster.
+#[derive(Clone, Debug)]
+pub struct Sim {
+    hosts: BTreeMap<NodeId, Host>,
+    queue: BTreeMap<(u64, u64), Event>,
+    now_ms: u64,
+    sequence: u64,
+    generation: u64,
+    prng: Prng,
+    faults: Faults,
+    cut: BTreeSet<(NodeId, NodeId)>,
+    history: History,
+    mutant: Mutant,
+    steps: usize,
+}
+
+impl Sim {
+    /// A cluster of `nodes` bootstrapped together with `config` as the template.
+    pub fn new(seed: u64, nodes: u32, config: NodeConfig) -> Self {
+        let members: BTreeMap<NodeId, MemberInfo> = (1..=nodes)
+            .map(|id| (NodeId(id), member(&format!("sim-{id}"), 1)))
+            .collect();
+        let mut sim = Self {
+            hosts: BTreeMap::new(),
+            queue: BTreeMap::new(),
+            now_ms: 0,
+            sequence: 0,
+            generation: 0,
+            prng: Prng::new(seed),
+            faults: Faults::default(),
+            cut: BTreeSet::new(),
+            history: Vec::new(),
+            mutant: Mutant::None,
+            steps: 0,
+        };
+        for id in members.keys() {
+            let mut node_config = config.clone();
+            node_config.initial_members = members.clone();
+            node_config.me = members[id].clone();
+            node_config.seed = seed.wrapping_add(u64::from(id.0));
+            sim.add_host(*id, node_config);
+        }
+        sim
+    }
+
+    /// Start a new node that will join through `seeds` (an operator must `join` it).
+    pub fn add_node(&mut self, id: NodeId, seeds: Vec<NodeId>) {
+        let template = self
+            .hosts
+            .values()
+            .next()
+            .expect("a cluster has nodes")
+            .config
+            .clone();
+        let config = NodeConfig {
+            initial_members: BTreeMap::new(),
+            seeds,
+            me: member(&format!("sim-{}", id.0), 1),
+            seed: template.seed.wrapping_add(u64::from(id.0) << 8),
+            ..template
+        };
+        self.add_host(id, config);
+    }
+
+    fn add_host(&mut self, id: NodeId, config: NodeConfig) {
+        let host = Host {
+            config,
+            node: None,
+            disk: Some(MemoryStore::new()),
+            timers: BTreeMap::new(),
+            requests: BTreeMap::new(),
+        };
+        self.hosts.insert(id, host);
+        self.restart(id);
+    }
+
+    /// Every node built from now on runs this deliberately broken variant.
+    pub fn set_mutant(&mut self, mutant: Mutant) {
+        self.mutant = mutant;
+        for host in self.hosts.values_mut() {
+            if let Some(node) = &mut host.node {
+                node.set_mutant(mutant);
+            }
+        }
+    }
+
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.faults = faults;
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.hosts.keys().copied().collect()
+    }
+
+    pub fn node(&self, id: NodeId) -> Option<&Node<MemoryStore>> {
+        self.hosts.get(&id).and_then(|h| h.node.as_ref())
+    }
+
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.node(id).is_some()
+    }
+
+    // ----- faults -----
+
+    /// Cut the link between `a` and `b` in both directions.
+    pub fn partition(&mut self, a: NodeId, b: NodeId) {
+        self.cut.insert((a, b));
+        self.cut.insert((b, a));
+    }
+
+    /// Cut `node` off from every other node.
+    pub fn isolate(&mut self, node: NodeId) {
+        for other in self.node_ids() {
+            if other != node {
+                self.partition(node, other);
+            }
+        }
+    }
+
+    /// Restore every link and stop losing or duplicating messages.
+    pub fn heal(&mut self) {
+        self.cut.clear();
+        self.faults.loss_ppm = 0;
+        self.faults.duplicate_ppm = 0;
+    }
+
+    /// Crash `node`: its volatile state and unsynced writes are lost; its pending
+    /// client requests never get a reply (their outcome stays unknown).
+    pub fn crash(&mut self, id: NodeId) {
+        let Some(host) = self.hosts.get_mut(&id) else {
+            return;
+        };
+        if let Some(node) = host.node.take() {
+            let mut store = node.into_store();
+            store.crash();
+            host.disk = Some(store);
+        }
+        host.timers.clear();
+        host.requests.clear();
+    }
+
+    /// Restart a crashed node from its store.
+    pub fn restart(&mut self, id: NodeId) {
+        let mutant = self.mutant;
+        let Some(host) = self.hosts.get_mut(&id) else {
+            return;
+        };
+        let Some(store) = host.disk.take() else {
+            return;
+        };
+        let mut node = Node::new(id, host.config.clone(), store).expect("simulated node starts");
+        node.set_mutant(mutant);
+        node.store_mut().sync().expect("memory store syncs");
+        let outputs = node.start();
+        host.node = Some(node);
+        self.execute(id, outputs);
+    }
+
+    // ----- clients -----
+
+    /// Issue a get through `coordinator`; returns the history index.
+    pub fn get(&mut self, coordinator: NodeId, key: &[u8]) -> usize {
+        let command = Command::Get {
+            key: key.to_vec(),
+            quorum: Quorum::default(),
+        };
+        self.invoke(coordinator, Op::Get { key: key.to_vec() }, command)
+    }
+
+    /// Issue a put (`None`: a delete) through `coordinator`; returns the history index.
+    pub fn put(
+        &mut self,
+        coordinator: NodeId,
+        key: &[u8],
+        context: VersionVector,
+        value: Option<Vec<u8>>,
+    ) -> usize {
+        let content = value.clone().map_or(Content::Tombstone, Content::Value);
+        let command = Command::Put {
+            key: key.to_vec(),
+            context: context.clone(),
+            content,
+            quorum: Quorum::default(),
+        };
+        self.invoke(
+            coordinator,
+            Op::Put {
+                key: key.to_vec(),
+                context,
+                value,
+            },
+            command,
+        )
+    }
+
+    /// Operator commands, through `coordinator`.
+    pub fn join(&mut self, coordinator: NodeId, node: NodeId) -> usize {
+        self.invoke(coordinator, Op::Join { node }, Command::Join { node })
+    }
+
+    pub fn leave(&mut self, coordinator: NodeId, node: NodeId) -> usize {
+        self.invoke(coordinator, Op::Leave { node }, Command::Leave { node })
+    }
+
+    fn invoke(&mut self, coordinator: NodeId, op: Op, command: Command) -> usize {
+        let index = self.history.len();
+        let id = index as u64;
+        self.history.push(Record {
+            id,
+            coordinator,
+            op,
+            invoked_ms: self.now_ms,
+            reply: None,
+        });
+        let Some(host) = self.hosts.get_mut(&coordinator) else {
+            return index;
+        };
+        if host.node.is_none() {
+            return index;
+        }
+        host.requests.insert(id, index);
+        self.step_node(
+            coordinator,
+            Input::Client {
+                request: id,
+                command,
+            },
+        );
+        index
+    }
+
+    /// The reply to history entry `index`, if any.
+    pub fn reply(&self, index: usize) -> Option<&Reply> {
+        self.history
+            .get(index)
+            .and_then(|r| r.reply.as_ref())
+            .map(|(_, reply)| reply)
+    }
+
+    // ----- running -----
+
+    /// Process the next event; false when there is none.
+    pub fn step(&mut self) -> bool {
+        let Some((&(at, seq), _)) = self.queue.iter().next() else {
+            return false;
+        };
+        let event = self.queue.remove(&(at, seq)).expect("present");
+        self.now_ms = self.now_ms.max(at);
+        self.steps += 1;
+        match event {
+            Event::Deliver { to, from, message } => {
+                if self.is_up(to) {
+                    self.step_node(to, Input::Peer { from, message });
+                }
+            }
+            Event::Fire {
+                node,
+                timer,
+                generation,
+            } => {
+                let armed =
+                    self.hosts.get(&node).and_then(|h| h.timers.get(&timer)) == Some(&generation);
+                if armed {
+                    self.hosts
+                        .get_mut(&node)
+                        .expect("exists")
+                        .timers
+                        .remove(&timer);
+                    self.step_node(node, Input::Timeout(timer));
+                }
+            }
+        }
+        true
+    }
+
+    /// Run until simulated time reaches `now + duration_ms`.
+    pub fn run_for(&mut self, duration_ms: u64) {
+        let until = self.now_ms + duration_ms;
+        while let Some((&(at, _), _)) = self.queue.iter().next() {
+            if at > until {
+                break;
+            }
+            self.step();
+        }
+        self.now_ms = until;
+    }
+
+    /// Run until no message is in flight and every client request has its reply
+    /// (periodic timers aside). `Err` reports a livelock after `max_steps`.
+    pub fn run_until_quiet(&mut self, max_steps: usize) -> Result<usize, Livelock> {
+        for steps in 0..max_steps {
+            if self.quiet() {
+                return Ok(steps);
+            }
+            self.step();
+        }
+        let in_flight_messages = self
+            .queue
+            .values()
+            .filter(|e| matches!(e, Event::Deliver { .. }))
+            .count();
+        Err(Livelock {
+            steps: max_steps,
+            in_flight_messages,
+        })
+    }
+
+    fn quiet(&self) -> bool {
+        let messages = self
+            .queue
+            .values()
+            .any(|e| matches!(e, Event::Deliver { .. }));
+        let waiting = self.hosts.values().any(|h| !h.requests.is_empty());
+        !messages && !waiting
+    }
+
+    fn step_node(&mut self, id: NodeId, input: Input) {
+        let host = self.hosts.get_mut(&id).expect("host exists");
+        let node = host.node.as_mut().expect("node is up");
+        let outputs = node.step(input);
+        // Group commit: the step's writes are durable before any output leaves.
+        node.store_mut().sync().expect("memory store syncs");
+        self.execute(id, outputs);
+    }
+
+    fn execute(&mut self, id: NodeId, outputs: Vec<Output>) {
+        for output in outputs {
+            match output {
+                Output::Send { to, message } => self.transmit(id, to, message),
+                Output::Reply { request, reply } => self.complete(id, request, reply),
+                Output::SetTimer { timer, after_ms } => self.arm(id, timer, after_ms),
+                Output::CancelTimer { timer } => {
+                    self.hosts
+                        .get_mut(&id)
+                        .expect("exists")
+                        .timers
+                        .remove(&timer);
+                }
+            }
+        }
+    }
+
+    fn transmit(&mut self, from: NodeId, to: NodeId, message: Message) {
+        if self.cut.contains(&(from, to))
+            || !self.hosts.contains_key(&to)
+            || self.chance(self.faults.loss_ppm)
+        {
+            return;
+        }
+        let copies = if self.chance(self.faults.duplicate_ppm) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let spread = self
+                .faults
+                .delay_max_ms
+                .saturating_sub(self.faults.delay_min_ms)
+                + 1;
+            let delay = self.faults.delay_min_ms + self.prng.below(spread);
+            self.schedule(
+                self.now_ms + delay,
+                Event::Deliver {
+                    to,
+                    from,
+                    message: message.clone(),
+                },
+            );
+        }
+    }
+
+    fn complete(&mut self, id: NodeId, request: RequestId, reply: Reply) {
+        let host = self.hosts.get_mut(&id).expect("exists");
+        if let Some(index) = host.requests.remove(&request) {
+            self.history[index].reply = Some((self.now_ms, reply));
+        }
+    }
+
+    fn arm(&mut self, id: NodeId, timer: Timer, after_ms: u64) {
+        self.generation += 1;
+        let generation = self.generation;
+        self.hosts
+            .get_mut(&id)
+            .expect("exists")
+            .timers
+            .insert(timer, generation);
+        self.schedule(
+            self.now_ms + after_ms,
+            Event::Fire {
+                node: id,
+                timer,
+                generation,
+            },
+        );
+    }
+
+    fn schedule(&mut self, at: u64, event: Event) {
+        self.sequence += 1;
+        self.queue.insert((at, self.sequence), event);
+    }
+
+    fn chance(&mut self, ppm: u32) -> bool {
+        ppm > 0 && self.prng.below(1_000_000) < u64::from(ppm)
+    }
+
+    // ----- inspection -----
+
+    /// The merged sibling set of `key` over the given nodes' replica stores.
+    pub fn merged_replicas(&self, key: &[u8], nodes: &[NodeId]) -> Siblings {
+        let mut merged = Siblings::new();
+        for id in nodes {
+            if let Some(siblings) = self.stored(*id, key) {
+                merged.sync(&siblings);
+            }
+        }
+        merged
+    }
+
+    /// What `node`'s replica store holds for `key` (whether the node is up or down).
+    pub fn stored(&self, id: NodeId, key: &[u8]) -> Option<Siblings> {
+        let host = self.hosts.get(&id)?;
+        let store = host.node.as_ref().map(Node::store).or(host.disk.as_ref())?;
+        let partition = crate::hash::partition_of_key(key, host.config.ring.partitions);
+        store.get(partition, key).ok().flatten()
+    }
+
+    /// Hints held anywhere for `key`, merged.
+    pub fn hinted(&self, key: &[u8]) -> Siblings {
+        let mut merged = Siblings::new();
+        for host in self.hosts.values() {
+            let Some(store) = host.node.as_ref().map(Node::store).or(host.disk.as_ref()) else {
+                continue;
+            };
+            for (hint, siblings) in store.hints(None, usize::MAX).unwrap_or_default() {
+                if hint.key == key {
+                    merged.sync(&siblings);
+                }
+            }
+        }
+        merged
+    }
+
+    /// The home replicas of `key` in the ring of the first running node.
+    pub fn homes(&self, key: &[u8]) -> Vec<NodeId> {
+        let Some(node) = self.hosts.values().find_map(|h| h.node.as_ref()) else {
+            return Vec::new();
+        };
+        let Some(ring) = node.membership().ring() else {
+            return Vec::new();
+        };
+        ring.home_replicas(
+            ring.partition_of_key(key),
+            node.config().ring.replication_factor,
+        )
+    }
+}
+
+/// What the history checker found wrong.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Violations {
+    pub lost: Vec<String>,
+    pub invented: Vec<String>,
+    pub diverged: Vec<String>,
+}
+
+impl Violations {
+    pub fn is_empty(&self) -> bool {
+        self.lost.is_empty() && self.invented.is_empty() && self.diverged.is_empty()
+    }
+}
+
+/// Check a quiesced, healed cluster against its history:
+/// - every acknowledged put survives on its key's home replicas, as a sibling, or was
+///   superseded by a put whose context covered it (Dynamo's durability promise);
+/// - every value a get returned was written by some put (nothing invented);
+/// - all home replicas of every key hold identical sibling sets (convergence).
+pub fn check(sim: &Sim) -> Violations {
+    let mut violations = Violations::default();
+    let history = sim.history();
+    let written: BTreeSet<Vec<u8>> = history
+        .iter()
+        .filter_map(|r| match &r.op {
+            Op::Put {
+                value: Some(value), ..
+            } => Some(value.clone()),
+            _ => None,
+        })
+        .collect();
+    let keys: BTreeSet<Key> = history
+        .iter()
+        .filter_map(|r| match &r.op {
+            Op::Get { key } | Op::Put { key, .. } => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    for key in &keys {
+        let homes = sim.homes(key);
+        let merged = sim.merged_replicas(key, &homes);
+        check_durable(history, key, &merged, &mut violations);
+        check_converged(sim, key, &homes, &mut violations);
+    }
+    for record in history {
+        if let Some((_, Reply::Got { siblings })) = &record.reply {
+            for value in siblings.values() {
+                if !written.contains(value) {
+                    violations.invented.push(format!(
+                        "get #{} returned {:?}, never written",
+                        record.id, value
+                    ));
+                }
+            }
+        }
+    }
+    violations
+}
+
+fn check_durable(history: &History, key: &[u8], merged: &Siblings, violations: &mut Violations) {
+    let present: BTreeSet<Dot> = merged.iter().map(|s| s.dot).collect();
+    let contexts: Vec<&VersionVector> = history
+        .iter()
+        .filter_map(|r| match &r.op {
+            Op::Put {
+                key: k, context, ..
+            } if k == key => Some(context),
+            _ => None,
+        })
+        .collect();
+    for record in history {
+        let (Op::Put { key: k, .. }, Some((_, Reply::Put { dot, .. }))) =
+            (&record.op, &record.reply)
+        else {
+            continue;
+        };
+        if k != key {
+            continue;
+        }
+        let superseded = merged.clock().covers(*dot) && contexts.iter().any(|c| c.covers(*dot));
+        if !present.contains(dot) && !superseded {
+            violations.lost.push(format!(
+                "put #{} ({dot:?}) on {key:?} acknowledged but lost",
+                record.id
+            ));
+        }
+    }
+}
+
+fn check_converged(sim: &Sim, key: &[u8], homes: &[NodeId], violations: &mut Violations) {
+    let sets: Vec<(NodeId, Option<Siblings>)> =
+        homes.iter().map(|n| (*n, sim.stored(*n, key))).collect();
+    if let Some((first, reference)) = sets.first() {
+        for (node, set) in &sets[1..] {
+            if set != reference {
+                violations
+                    .diverged
+                    .push(format!("{key:?}: {first} and {node} differ"));
+            }
+        }
+    }
+}

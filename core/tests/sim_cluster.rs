@@ -1,0 +1,317 @@
+//! Protocol tests on a simulated cluster of real nodes (Dynamo §4.4-§4.9).
+#![cfg(feature = "sim")]
+
+use dynamo_core::clock::VersionVector;
+use dynamo_core::message::{Failure, Reply};
+use dynamo_core::node::NodeConfig;
+use dynamo_core::ring::RingConfig;
+use dynamo_core::sim::{check, Faults, Sim};
+use dynamo_core::store::Store;
+use dynamo_core::types::NodeId;
+
+/// Small, fast settings: 16 partitions, N=3, R=W=2, short timers.
+pub fn config() -> NodeConfig {
+    NodeConfig {
+        ring: RingConfig {
+            partitions: 16,
+            replication_factor: 3,
+        },
+        read_quorum: 2,
+        write_quorum: 2,
+        request_timeout_ms: 100,
+        gossip_interval_ms: 200,
+        anti_entropy_interval_ms: 150,
+        handoff_interval_ms: 100,
+        transfer_interval_ms: 50,
+        ..NodeConfig::default()
+    }
+}
+
+fn n(id: u32) -> NodeId {
+    NodeId(id)
+}
+
+fn got(sim: &Sim, index: usize) -> Vec<Vec<u8>> {
+    match sim.reply(index) {
+        Some(Reply::Got { siblings }) => siblings.values().map(<[u8]>::to_vec).collect(),
+        other => panic!("expected a get reply, got {other:?}"),
+    }
+}
+
+fn context_of(sim: &Sim, index: usize) -> VersionVector {
+    match sim.reply(index) {
+        Some(Reply::Got { siblings }) => siblings.clock().clone(),
+        Some(Reply::Put { context, .. }) => context.clone(),
+        other => panic!("expected a reply with a context, got {other:?}"),
+    }
+}
+
+fn quiet(sim: &mut Sim) {
+    sim.run_until_quiet(100_000)
+        .expect("the cluster goes quiet");
+}
+
+#[test]
+fn a_put_on_one_node_is_read_on_another_4_5() {
+    let mut sim = Sim::new(1, 3, config());
+    let put = sim.put(n(1), b"cart", VersionVector::new(), Some(b"book".to_vec()));
+    quiet(&mut sim);
+    assert!(
+        matches!(sim.reply(put), Some(Reply::Put { .. })),
+        "{:?}",
+        sim.reply(put)
+    );
+    let get = sim.get(n(3), b"cart");
+    quiet(&mut sim);
+    assert_eq!(got(&sim, get), vec![b"book".to_vec()]);
+    assert!(check(&sim).is_empty(), "{:?}", check(&sim));
+}
+
+#[test]
+fn concurrent_puts_become_siblings_and_a_merged_put_resolves_them_4_4() {
+    let mut sim = Sim::new(2, 3, config());
+    let first = sim.put(n(1), b"cart", VersionVector::new(), Some(b"v1".to_vec()));
+    quiet(&mut sim);
+    let context = context_of(&sim, first);
+    sim.put(n(2), b"cart", context.clone(), Some(b"left".to_vec()));
+    sim.put(n(3), b"cart", context, Some(b"right".to_vec()));
+    quiet(&mut sim);
+    let read = sim.get(n(1), b"cart");
+    quiet(&mut sim);
+    let mut values = got(&sim, read);
+    values.sort();
+    assert_eq!(values, vec![b"left".to_vec(), b"right".to_vec()]);
+    let merged = sim.put(
+        n(1),
+        b"cart",
+        context_of(&sim, read),
+        Some(b"both".to_vec()),
+    );
+    quiet(&mut sim);
+    assert!(matches!(sim.reply(merged), Some(Reply::Put { .. })));
+    let after = sim.get(n(2), b"cart");
+    quiet(&mut sim);
+    assert_eq!(got(&sim, after), vec![b"both".to_vec()]);
+}
+
+#[test]
+fn a_down_home_gets_its_replica_through_a_hint_when_it_recovers_4_6() {
+    // N=3 over 5 nodes: when a home is down, a fallback takes the write with a hint.
+    let mut sim = Sim::new(3, 5, config());
+    let homes = sim.homes(b"cart");
+    let (down, coordinator) = (homes[2], homes[0]);
+    sim.crash(down);
+    // The first put succeeds on two homes; at its timeout the silent home is suspected ...
+    sim.put(
+        coordinator,
+        b"cart",
+        VersionVector::new(),
+        Some(b"v1".to_vec()),
+    );
+    quiet(&mut sim);
+    sim.run_for(150);
+    assert!(sim.node(coordinator).unwrap().suspected().contains(&down));
+    // ... the next one goes to a fallback with a hint for it.
+    let put = sim.put(
+        coordinator,
+        b"cart",
+        VersionVector::new(),
+        Some(b"v2".to_vec()),
+    );
+    quiet(&mut sim);
+    assert!(
+        matches!(sim.reply(put), Some(Reply::Put { .. })),
+        "{:?}",
+        sim.reply(put)
+    );
+    assert!(
+        !sim.hinted(b"cart").is_empty(),
+        "a fallback holds a hint for the down home"
+    );
+    assert!(sim.stored(down, b"cart").is_none());
+    sim.restart(down);
+    sim.run_for(3_000);
+    let stored = sim
+        .stored(down, b"cart")
+        .expect("the hint reached the recovered home");
+    assert!(stored.values().any(|v| v == b"v2"));
+    assert!(
+        sim.hinted(b"cart").is_empty(),
+        "the delivered hint is deleted"
+    );
+    let delivered: u64 = sim
+        .node_ids()
+        .iter()
+        .filter_map(|id| sim.node(*id))
+        .map(|node| node.stats().hints_delivered)
+        .sum();
+    assert!(delivered >= 1);
+}
+
+#[test]
+fn a_get_repairs_a_stale_replica_4_5() {
+    let mut config = config();
+    config.anti_entropy_interval_ms = 1_000_000; // only read repair may fix it
+    let mut sim = Sim::new(4, 3, config);
+    let homes = sim.homes(b"cart");
+    sim.isolate(homes[2]);
+    let put = sim.put(
+        homes[0],
+        b"cart",
+        VersionVector::new(),
+        Some(b"v1".to_vec()),
+    );
+    quiet(&mut sim);
+    assert!(matches!(sim.reply(put), Some(Reply::Put { .. })));
+    assert!(sim.stored(homes[2], b"cart").is_none());
+    sim.heal();
+    sim.run_for(1_000); // probes clear the suspicion
+    let get = sim.get(homes[1], b"cart");
+    quiet(&mut sim);
+    assert_eq!(got(&sim, get), vec![b"v1".to_vec()]);
+    assert!(
+        sim.stored(homes[2], b"cart").is_some(),
+        "read repair wrote the stale home"
+    );
+    assert!(sim.node(homes[1]).unwrap().stats().read_repairs >= 1);
+}
+
+#[test]
+fn anti_entropy_brings_a_replica_that_missed_writes_up_to_date_4_7() {
+    let mut sim = Sim::new(5, 3, config());
+    let homes = sim.homes(b"k");
+    sim.isolate(homes[2]);
+    for i in 0..20u8 {
+        sim.put(homes[0], &[b'k', i], VersionVector::new(), Some(vec![i]));
+    }
+    quiet(&mut sim);
+    sim.heal();
+    sim.run_for(10_000);
+    let repaired: u64 = sim
+        .node_ids()
+        .iter()
+        .filter_map(|id| sim.node(*id))
+        .map(|node| node.stats().anti_entropy_keys_repaired)
+        .sum();
+    assert!(repaired >= 1);
+    assert!(check(&sim).is_empty(), "{:?}", check(&sim));
+}
+
+#[test]
+fn a_quorum_out_of_reach_fails_with_the_numbers_4_5() {
+    let mut sim = Sim::new(6, 3, config());
+    sim.crash(n(2));
+    sim.crash(n(3));
+    let first = sim.put(n(1), b"cart", VersionVector::new(), Some(b"v".to_vec()));
+    quiet(&mut sim);
+    assert_eq!(
+        sim.reply(first),
+        Some(&Reply::Failed(Failure::Timeout {
+            needed: 2,
+            received: 1
+        }))
+    );
+    let second = sim.put(n(1), b"cart", VersionVector::new(), Some(b"v".to_vec()));
+    quiet(&mut sim);
+    let failure = Reply::Failed(Failure::QuorumNotReached {
+        needed: 2,
+        received: 1,
+    });
+    assert_eq!(sim.reply(second), Some(&failure));
+    assert_eq!(
+        failure_text(&failure),
+        "quorum not reached: needed 2, got 1"
+    );
+}
+
+fn failure_text(reply: &Reply) -> String {
+    match reply {
+        Reply::Failed(failure) => failure.to_string(),
+        _ => String::new(),
+    }
+}
+
+#[test]
+fn a_joined_node_receives_its_partitions_and_every_write_survives_4_9() {
+    let mut sim = Sim::new(7, 3, config());
+    for i in 0..40u8 {
+        sim.put(
+            n(1 + u32::from(i % 3)),
+            &[b'j', i],
+            VersionVector::new(),
+            Some(vec![b'a', i]),
+        );
+    }
+    quiet(&mut sim);
+    sim.add_node(n(4), vec![n(1)]);
+    sim.run_for(1_000);
+    let join = sim.join(n(1), n(4));
+    quiet(&mut sim);
+    assert!(
+        matches!(sim.reply(join), Some(Reply::Changed { epoch: 2 })),
+        "{:?}",
+        sim.reply(join)
+    );
+    for i in 0..40u8 {
+        sim.put(
+            n(1 + u32::from(i % 4)),
+            &[b'w', i],
+            VersionVector::new(),
+            Some(vec![b'b', i]),
+        );
+    }
+    sim.run_for(10_000);
+    let node = sim.node(n(4)).unwrap();
+    assert!(node.stats().transfer_keys_received > 0);
+    let ring = node.membership().ring().unwrap().clone();
+    assert_eq!(ring.epoch(), 2);
+    for i in 0..40u8 {
+        let get = sim.get(n(4), &[b'j', i]);
+        quiet(&mut sim);
+        assert_eq!(got(&sim, get), vec![vec![b'a', i]]);
+    }
+    let leave = sim.leave(n(2), n(1));
+    quiet(&mut sim);
+    assert!(
+        matches!(sim.reply(leave), Some(Reply::Changed { epoch: 3 })),
+        "{:?}",
+        sim.reply(leave)
+    );
+    sim.run_for(10_000);
+    assert!(
+        sim.node(n(1))
+            .unwrap()
+            .store()
+            .partitions()
+            .unwrap()
+            .is_empty(),
+        "the leaver handed everything off"
+    );
+    let violations = check(&sim);
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
+#[test]
+fn a_lossy_duplicating_network_loses_no_acknowledged_write() {
+    let mut sim = Sim::new(8, 4, config());
+    sim.set_faults(Faults {
+        loss_ppm: 100_000,
+        duplicate_ppm: 100_000,
+        delay_min_ms: 1,
+        delay_max_ms: 30,
+    });
+    for i in 0..30u8 {
+        sim.put(
+            n(1 + u32::from(i % 4)),
+            &[b'l', i % 5],
+            VersionVector::new(),
+            Some(vec![i]),
+        );
+        sim.run_for(20);
+    }
+    quiet(&mut sim);
+    sim.heal();
+    sim.run_for(15_000);
+    let violations = check(&sim);
+    assert!(violations.is_empty(), "{violations:?}");
+}
