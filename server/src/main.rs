@@ -26,6 +26,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at startup: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run one node of a cluster.
@@ -269,7 +271,8 @@ async fn start_node(
     durability: Durability,
 ) -> Result<Running<RedbStore>> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
-    let store = RedbStore::open(&data_dir.join("data.redb"), durability).context("open storage")?;
+    let store = RedbStore::open(data_dir.join("data.redb").as_path(), durability)
+        .context("open storage")?;
     Ok(server::start(settings, store).await?)
 }
 
@@ -317,6 +320,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         let dir = args.data_dir.join(format!("n{id}"));
         running.push(start_node(&settings, &dir, Durability::Durable).await?);
     }
+    wait_until_serving(&running).await;
     println!(
         "dynamo dev cluster: {} nodes, N={n}, data in {}",
         args.nodes,
@@ -342,6 +346,29 @@ async fn dev(args: DevArgs) -> Result<()> {
         node.shutdown().await.map_err(anyhow::Error::msg)?;
     }
     Ok(())
+}
+
+/// Nodes that just started may have lost their first messages to peers not yet
+/// listening and route around them until a probe answers; wait (bounded) until every
+/// node reaches a read quorum, so the first client request succeeds.
+async fn wait_until_serving(nodes: &[Running<RedbStore>]) {
+    use dynamo_core::message::{Command as NodeCommand, Quorum, Reply};
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    for node in nodes {
+        let probe = NodeCommand::Get {
+            key: b"dynamo-dev-ready".to_vec(),
+            quorum: Quorum::default(),
+        };
+        while tokio::time::Instant::now() < deadline {
+            if matches!(
+                node.driver.request(probe.clone()).await,
+                Ok(Reply::Got { .. })
+            ) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
 
 async fn wait_for_signal() {
