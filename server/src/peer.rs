@@ -311,3 +311,72 @@ async fn connect(
     }
     Ok(stream)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials(node: u32, cluster: &str, secret: &str) -> Credentials {
+        Credentials {
+            cluster: cluster.into(),
+            secret: secret.as_bytes().to_vec(),
+            node: NodeId(node),
+        }
+    }
+
+    /// Run a handshake between two endpoints; returns what each side concluded.
+    async fn pair(
+        a: Credentials,
+        b: Credentials,
+    ) -> (Result<NodeId, PeerError>, Result<NodeId, PeerError>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let accept = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            handshake(&mut stream, &b).await
+        });
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let dialer = handshake(&mut stream, &a).await;
+        drop(stream);
+        (dialer, accept.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn peers_with_the_secret_authenticate_each_other() {
+        let (a, b) = pair(credentials(1, "c", "s"), credentials(2, "c", "s")).await;
+        assert_eq!(a.unwrap(), NodeId(2));
+        assert_eq!(b.unwrap(), NodeId(1));
+    }
+
+    #[tokio::test]
+    async fn a_peer_without_the_secret_is_refused() {
+        let (a, b) = pair(credentials(1, "c", "wrong"), credentials(2, "c", "s")).await;
+        assert!(matches!(a, Err(PeerError::BadProof)), "{a:?}");
+        assert!(b.is_err(), "the honest side refuses too: {b:?}");
+    }
+
+    #[tokio::test]
+    async fn a_peer_of_another_cluster_is_refused() {
+        let (a, _) = pair(credentials(1, "other", "s"), credentials(2, "c", "s")).await;
+        assert!(
+            matches!(a, Err(PeerError::WrongCluster(ref name)) if name == "c"),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn frames_reject_unknown_versions_and_garbage() {
+        assert!(matches!(
+            decode_frame::<Message>(&[9, 0, 0]),
+            Err(PeerError::Version(9))
+        ));
+        assert!(matches!(
+            decode_frame::<Message>(&[]),
+            Err(PeerError::Decode(_))
+        ));
+        assert!(matches!(
+            decode_frame::<Message>(&[PEER_PROTOCOL_VERSION, 0xff, 0xff, 0xff]),
+            Err(PeerError::Decode(_))
+        ));
+    }
+}

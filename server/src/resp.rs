@@ -4,9 +4,11 @@
 //! Plain commands keep Redis meanings where Dynamo allows: `SET` reads the key's
 //! context first and writes over every version it saw (read-modify-write, so a `SET`
 //! after a `SET` supersedes, while truly concurrent `SET`s through different nodes
-//! become siblings); `GET` returns the value when there is exactly one live version,
-//! nil when there is none, and a `-SIBLINGS` error naming the count when there are
-//! several (never an arbitrary pick that would hide a conflict). The versioned
+//! become siblings, e.g. under `redis-benchmark`); `GET` returns the value when there
+//! is one live version, nil when there is none, and when concurrent versions exist,
+//! one of them chosen the same way on every node (the sibling with the greatest dot),
+//! because Redis clients expect one value. Nothing is lost by that choice: every
+//! sibling stays stored until a write supersedes it, and `VGET` shows them all. The versioned
 //! commands expose Dynamo's interface (§4.1):
 //! - `VGET key` -> `[context, [value | nil(tombstone), ...]]`;
 //! - `VSET key context value` -> the new context (context `""` is a blind write);
@@ -413,14 +415,12 @@ fn live_values(siblings: &Siblings) -> Vec<&[u8]> {
     siblings.values().collect()
 }
 
+/// The value plain `GET` shows: siblings are sorted by dot, so the last live one is
+/// the same choice on every node.
 fn plain_value(siblings: Siblings) -> Value {
-    match live_values(&siblings).as_slice() {
-        [] => Value::Bulk(None),
-        [one] => Value::bulk(one.to_vec()),
-        many => Value::error(format!(
-            "SIBLINGS key has {} concurrent values; read them with VGET",
-            many.len()
-        )),
+    match live_values(&siblings).last() {
+        None => Value::Bulk(None),
+        Some(value) => Value::bulk(value.to_vec()),
     }
 }
 

@@ -469,7 +469,7 @@ impl Store for RedbStore {
             .partition_view(partition)?
             .get(key)
             .map_err(fail(&reading()))?;
-        decoded(value, || format!("{} in table {table}", reading()))
+        decoded(value, || format!("{} (table {table})", reading()))
     }
 
     fn put(
@@ -490,7 +490,10 @@ impl Store for RedbStore {
         start_after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Key, Siblings)>, StoreError> {
-        let scanning = format!("scanning partition {partition}");
+        let scanning = format!(
+            "scanning partition {partition} (table {})",
+            partition_table_name(partition)
+        );
         let entries = self
             .partition_view(partition)?
             .range_after(start_after, limit)
