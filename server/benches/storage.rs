@@ -192,6 +192,8 @@ fn value() -> Siblings {
 
 struct Timings {
     write: Duration,
+    /// Bytes the write phase sent towards the disk (Linux only).
+    written_bytes: Option<u64>,
     scan: Duration,
     scanned: usize,
     disk_bytes: u64,
@@ -199,6 +201,7 @@ struct Timings {
 
 fn run(engine: &mut impl Engine, writes: usize) -> Timings {
     let value = value();
+    let written_before = written_bytes();
     let started = Instant::now();
     for index in 0..writes {
         let hash = mix(index as u64);
@@ -210,23 +213,39 @@ fn run(engine: &mut impl Engine, writes: usize) -> Timings {
     }
     engine.sync();
     let write = started.elapsed();
+    let written_bytes = written_before
+        .zip(written_bytes())
+        .map(|(before, after)| after.saturating_sub(before));
     let started = Instant::now();
     let scanned = (0..PARTITIONS)
         .map(|id| engine.scan_partition(PartitionId(id)))
         .sum();
     Timings {
         write,
+        written_bytes,
         scan: started.elapsed(),
         scanned,
         disk_bytes: engine.disk_bytes(),
     }
 }
 
+/// Bytes this process has caused to be written to storage, from `/proc/self/io`.
+fn written_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .and_then(|count| count.trim().parse().ok())
+}
+
 fn report(engine: &str, durability: Durability, writes: usize, timings: &Timings) {
     assert_eq!(timings.scanned, writes, "{engine} lost writes");
     let per_second = |count: usize, time: Duration| count as f64 / time.as_secs_f64();
+    let written_per_put = timings.written_bytes.map_or("?".to_string(), |bytes| {
+        format!("{:.1}", bytes as f64 / writes as f64 / 1024.0)
+    });
     println!(
-        "{engine:<6} {durability:<9} put {:>9.0} ops/s   scan {:>10.0} keys/s   disk {:>6.1} MiB",
+        "{engine:<6} {durability:<9} put {:>9.0} ops/s   written {written_per_put:>5} KiB/put   \
+         scan {:>10.0} keys/s   disk {:>6.1} MiB",
         per_second(writes, timings.write),
         per_second(timings.scanned, timings.scan),
         timings.disk_bytes as f64 / (1024.0 * 1024.0),
