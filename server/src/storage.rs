@@ -116,16 +116,23 @@ impl fmt::Display for Durability {
     }
 }
 
+/// A durability mode name that is neither `durable` nor `buffered`.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("unknown durability mode {text:?} (expected \"durable\" or \"buffered\")")]
+pub struct UnknownDurability {
+    pub text: String,
+}
+
 impl FromStr for Durability {
-    type Err = String;
+    type Err = UnknownDurability;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "durable" => Ok(Durability::Durable),
             "buffered" => Ok(Durability::Buffered),
-            other => Err(format!(
-                "unknown durability mode {other:?} (expected \"durable\" or \"buffered\")"
-            )),
+            other => Err(UnknownDurability {
+                text: other.to_string(),
+            }),
         }
     }
 }

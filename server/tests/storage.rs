@@ -569,10 +569,11 @@ fn durability_parses_its_display_form() {
     for mode in [Durability::Durable, Durability::Buffered] {
         assert_eq!(mode.to_string().parse::<Durability>(), Ok(mode));
     }
-    assert!("fast"
-        .parse::<Durability>()
-        .unwrap_err()
-        .contains("unknown durability mode"));
+    let error = "fast".parse::<Durability>().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        r#"unknown durability mode "fast" (expected "durable" or "buffered")"#
+    );
 }
 
 #[test]
