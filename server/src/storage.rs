@@ -476,15 +476,9 @@ impl Drop for RedbStore {
     }
 }
 
-fn decoded(
-    value: Option<Vec<u8>>,
-    whose: impl FnOnce() -> String,
-) -> Result<Option<Siblings>, StoreError> {
-    value
-        .map(|bytes| {
-            decode_value(&bytes).map_err(|error| StoreError::new(format!("{}: {error}", whose())))
-        })
-        .transpose()
+/// `bytes` decoded, or an error that names the value with `whose`.
+fn decode_named(bytes: &[u8], whose: impl FnOnce() -> String) -> Result<Siblings, StoreError> {
+    decode_value(bytes).map_err(|error| StoreError::new(format!("{}: {error}", whose())))
 }
 
 impl Store for RedbStore {
@@ -495,7 +489,8 @@ impl Store for RedbStore {
             .partition_view(partition)?
             .get(key)
             .map_err(fail(&reading()))?;
-        decoded(value, || format!("{} (table {table})", reading()))
+        let whose = || format!("{} (table {table})", reading());
+        value.map(|bytes| decode_named(&bytes, whose)).transpose()
     }
 
     fn put(
@@ -528,8 +523,8 @@ impl Store for RedbStore {
             .into_iter()
             .map(|(key, bytes)| {
                 let whose = || format!("{scanning}: key {}", describe_key(&key));
-                let value = decoded(Some(bytes), whose)?;
-                Ok((key, value.unwrap_or_default()))
+                let value = decode_named(&bytes, whose)?;
+                Ok((key, value))
             })
             .collect()
     }
@@ -564,7 +559,7 @@ impl Store for RedbStore {
             .view(HINTS_TABLE)?
             .get(&encode_hint_key(hint))
             .map_err(fail(&reading()))?;
-        decoded(value, reading)
+        value.map(|bytes| decode_named(&bytes, reading)).transpose()
     }
 
     fn put_hint(&mut self, hint: &HintKey, value: &Siblings) -> Result<(), StoreError> {
@@ -600,8 +595,8 @@ impl Store for RedbStore {
                 let whose = || format!("reading hint {}", describe_key(&key));
                 let hint = decode_hint_key(&key)
                     .map_err(|error| StoreError::new(format!("{}: {error}", whose())))?;
-                let value = decoded(Some(bytes), whose)?;
-                Ok((hint, value.unwrap_or_default()))
+                let value = decode_named(&bytes, whose)?;
+                Ok((hint, value))
             })
             .collect()
     }

@@ -461,18 +461,22 @@ fn buffered_mode_commits_durably_every_buffered_commits_max_syncs() {
     assert_eq!(keys.len(), BUFFERED_COMMITS_MAX as usize);
 }
 
-/// Writes `bytes` as the stored value of key `k` in partition 1, bypassing the store.
-fn write_raw_value(path: &Path, bytes: &[u8]) {
+/// Writes `value` under `key` in table `table`, bypassing the store.
+fn write_raw(path: &Path, table: &str, key: &[u8], value: &[u8]) {
     let database = redb::Database::create(path).unwrap();
     let batch = database.begin_write().unwrap();
-    let name = partition_table_name(PartitionId(1));
-    let definition: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new(&name);
+    let definition: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new(table);
     batch
         .open_table(definition)
         .unwrap()
-        .insert(&b"k"[..], bytes)
+        .insert(key, value)
         .unwrap();
     batch.commit().unwrap();
+}
+
+/// Writes `bytes` as the stored value of key `k` in partition 1, bypassing the store.
+fn write_raw_value(path: &Path, bytes: &[u8]) {
+    write_raw(path, &partition_table_name(PartitionId(1)), b"k", bytes);
 }
 
 fn read_error(path: &Path, bytes: &[u8]) -> (String, String) {
@@ -525,6 +529,35 @@ fn corrupt_or_unknown_values_are_errors_not_panics() {
         assert!(get.contains("(table p00001)"), "{get}");
         assert!(scan.contains(expected), "{scan:?} should say {expected:?}");
     }
+}
+
+#[test]
+fn corrupt_hints_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut store = open(&path);
+    store.put_hint(&hint(1, 2, b"k"), &siblings(b"v")).unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let header = [0, 0, 0, 1, 0, 0, 0, 2];
+    write_raw(
+        &path,
+        "hints",
+        &[&header[..], b"k"].concat(),
+        &[VALUE_FORMAT_VERSION + 7],
+    );
+    let store = open(&path);
+    let error = store.hint(&hint(1, 2, b"k")).unwrap_err().to_string();
+    assert!(error.contains("unknown value format version 8"), "{error}");
+    let error = store.hints(None, 10).unwrap_err().to_string();
+    assert!(
+        error.contains("reading hint 0x00000001000000026b"),
+        "{error}"
+    );
+    drop(store);
+    write_raw(&path, "hints", &[0, 0, 0], &[VALUE_FORMAT_VERSION]);
+    let error = open(&path).hints(None, 10).unwrap_err().to_string();
+    assert!(error.contains("hint key of 3 bytes is shorter"), "{error}");
 }
 
 #[test]
