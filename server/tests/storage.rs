@@ -1,9 +1,9 @@
 //! `RedbStore` against the `Store` contract that `MemoryStore` defines: the same
 //! behaviours, plus what only a durable store has (reopen, crash, corrupt files).
 //!
-//! Crash tests run their writing half in a child copy of this test binary that calls
-//! `std::process::abort`: no destructor runs and nothing is flushed, which leaves the
-//! file as a `kill -9` would.
+//! Crash tests run their writing half in a child copy of this test binary, which says
+//! when it is done and waits; the parent then kills it with SIGKILL (`kill -9`): no
+//! destructor runs and nothing is flushed.
 
 use dynamo_core::clock::VersionVector;
 use dynamo_core::store::{HintKey, Store};
@@ -12,11 +12,17 @@ use dynamo_core::version::{Content, Siblings};
 use dynamo_server::storage::{
     partition_table_name, Durability, RedbStore, BUFFERED_COMMITS_MAX, VALUE_FORMAT_VERSION,
 };
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-/// Set in a child process: the store file the child writes before it aborts.
+/// Set in a child process: the store file the child writes before it is killed.
 const CHILD_STORE_ENV: &str = "DYNAMO_STORAGE_TEST_CHILD_STORE";
+/// What a child prints once its writes are done and it may be killed.
+const CHILD_READY: &str = "dynamo-storage-child-ready";
+/// Longest a child may take to do its writes.
+const CHILD_TIMEOUT_MS: u64 = 60_000;
 
 fn siblings(value: &[u8]) -> Siblings {
     let mut set = Siblings::new();
@@ -46,25 +52,41 @@ fn keys_of(entries: &[(Vec<u8>, Siblings)]) -> Vec<Vec<u8>> {
     entries.iter().map(|(key, _)| key.clone()).collect()
 }
 
-/// Runs `test` again in a child process with `CHILD_STORE_ENV` set, and checks that the
-/// child aborted rather than finished or failed an assertion.
-fn run_child_until_abort(test: &str, path: &Path) {
-    let output = Command::new(std::env::current_exe().expect("test binary path"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_STORE_ENV, path)
-        .output()
-        .expect("spawn child test process");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        !output.status.success() && !stdout.contains("panicked"),
-        "child should abort: {:?}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn child_store_path() -> Option<PathBuf> {
     std::env::var_os(CHILD_STORE_ENV).map(PathBuf::from)
+}
+
+/// The child's side: report that the writes are done, then wait to be killed.
+fn wait_for_kill() -> ! {
+    println!("{CHILD_READY}");
+    std::io::stdout().flush().expect("flush stdout");
+    std::thread::sleep(Duration::from_millis(CHILD_TIMEOUT_MS));
+    panic!("child was not killed");
+}
+
+/// Runs `test` again in a child process with `CHILD_STORE_ENV` set, waits until the
+/// child has done its writes, and kills it with SIGKILL.
+fn run_child_and_kill_it(test: &str, path: &Path) {
+    let mut child = Command::new(std::env::current_exe().expect("test binary path"))
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_STORE_ENV, path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn child test process");
+    let stdout = child.stdout.take().expect("child stdout");
+    let mut output = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read child stdout");
+        output.push_str(&line);
+        output.push('\n');
+        if line.contains(CHILD_READY) {
+            child.kill().expect("kill child");
+            child.wait().expect("reap child");
+            return;
+        }
+    }
+    let status = child.wait().expect("reap child");
+    panic!("child ended before its writes were done: {status:?}\n{output}");
 }
 
 #[test]
@@ -375,11 +397,11 @@ fn killed_process_loses_exactly_the_unsynced_writes() {
     if let Some(path) = child_store_path() {
         let mut store = open(&path);
         write_synced_then_unsynced(&mut store);
-        std::process::abort();
+        wait_for_kill();
     }
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
-    run_child_until_abort(TEST, &path);
+    run_child_and_kill_it(TEST, &path);
     // redb finds the file not closed cleanly, repairs it on open, and serves the last
     // committed state.
     let mut store = open(&path);
@@ -426,11 +448,11 @@ fn killed_buffered_process_keeps_flushed_writes_and_loses_the_rest() {
             store.get(PartitionId(1), b"buffered").unwrap(),
             Some(siblings(b"b"))
         );
-        std::process::abort();
+        wait_for_kill();
     }
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
-    run_child_until_abort(TEST, &path);
+    run_child_and_kill_it(TEST, &path);
     let store = open(&path);
     assert_eq!(
         store.get(PartitionId(1), b"flushed").unwrap(),
@@ -451,11 +473,11 @@ fn buffered_mode_commits_durably_every_buffered_commits_max_syncs() {
                 .unwrap();
             store.sync().unwrap();
         }
-        std::process::abort();
+        wait_for_kill();
     }
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
-    run_child_until_abort(TEST, &path);
+    run_child_and_kill_it(TEST, &path);
     let store = open(&path);
     let keys = store.scan(PartitionId(1), None, usize::MAX).unwrap();
     assert_eq!(keys.len(), BUFFERED_COMMITS_MAX as usize);
