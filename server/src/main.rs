@@ -281,7 +281,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let running = start_node(&settings, &data_dir, durability).await?;
     wait_for_signal().await;
     tracing::info!("shutting down");
-    running.shutdown().await.map_err(anyhow::Error::msg)?;
+    let mut store = running.shutdown().await.map_err(anyhow::Error::msg)?;
+    store.flush().context("flush storage")?;
     Ok(())
 }
 
@@ -343,7 +344,8 @@ async fn dev(args: DevArgs) -> Result<()> {
     wait_for_signal().await;
     println!("stopping");
     for node in running {
-        node.shutdown().await.map_err(anyhow::Error::msg)?;
+        let mut store = node.shutdown().await.map_err(anyhow::Error::msg)?;
+        store.flush().context("flush storage")?;
     }
     Ok(())
 }

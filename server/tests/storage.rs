@@ -1,9 +1,9 @@
 //! `RedbStore` against the `Store` contract that `MemoryStore` defines: the same
 //! behaviours, plus what only a durable store has (reopen, crash, corrupt files).
 //!
-//! Crash tests run their writing half in a child copy of this test binary that calls
-//! `std::process::abort`: no destructor runs and nothing is flushed, which leaves the
-//! file as a `kill -9` would.
+//! Crash tests run their writing half in a child copy of this test binary, which says
+//! when it is done and waits; the parent then kills it with SIGKILL (`kill -9`): no
+//! destructor runs and nothing is flushed.
 
 use dynamo_core::clock::VersionVector;
 use dynamo_core::store::{HintKey, Store};
@@ -12,11 +12,17 @@ use dynamo_core::version::{Content, Siblings};
 use dynamo_server::storage::{
     partition_table_name, Durability, RedbStore, BUFFERED_COMMITS_MAX, VALUE_FORMAT_VERSION,
 };
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-/// Set in a child process: the store file the child writes before it aborts.
+/// Set in a child process: the store file the child writes before it is killed.
 const CHILD_STORE_ENV: &str = "DYNAMO_STORAGE_TEST_CHILD_STORE";
+/// What a child prints once its writes are done and it may be killed.
+const CHILD_READY: &str = "dynamo-storage-child-ready";
+/// Longest a child may take to do its writes.
+const CHILD_TIMEOUT_MS: u64 = 60_000;
 
 fn siblings(value: &[u8]) -> Siblings {
     let mut set = Siblings::new();
@@ -46,25 +52,41 @@ fn keys_of(entries: &[(Vec<u8>, Siblings)]) -> Vec<Vec<u8>> {
     entries.iter().map(|(key, _)| key.clone()).collect()
 }
 
-/// Runs `test` again in a child process with `CHILD_STORE_ENV` set, and checks that the
-/// child aborted rather than finished or failed an assertion.
-fn run_child_until_abort(test: &str, path: &Path) {
-    let output = Command::new(std::env::current_exe().expect("test binary path"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_STORE_ENV, path)
-        .output()
-        .expect("spawn child test process");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        !output.status.success() && !stdout.contains("panicked"),
-        "child should abort: {:?}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn child_store_path() -> Option<PathBuf> {
     std::env::var_os(CHILD_STORE_ENV).map(PathBuf::from)
+}
+
+/// The child's side: report that the writes are done, then wait to be killed.
+fn wait_for_kill() -> ! {
+    println!("{CHILD_READY}");
+    std::io::stdout().flush().expect("flush stdout");
+    std::thread::sleep(Duration::from_millis(CHILD_TIMEOUT_MS));
+    panic!("child was not killed");
+}
+
+/// Runs `test` again in a child process with `CHILD_STORE_ENV` set, waits until the
+/// child has done its writes, and kills it with SIGKILL.
+fn run_child_and_kill_it(test: &str, path: &Path) {
+    let mut child = Command::new(std::env::current_exe().expect("test binary path"))
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_STORE_ENV, path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn child test process");
+    let stdout = child.stdout.take().expect("child stdout");
+    let mut output = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read child stdout");
+        output.push_str(&line);
+        output.push('\n');
+        if line.contains(CHILD_READY) {
+            child.kill().expect("kill child");
+            child.wait().expect("reap child");
+            return;
+        }
+    }
+    let status = child.wait().expect("reap child");
+    panic!("child ended before its writes were done: {status:?}\n{output}");
 }
 
 #[test]
@@ -375,11 +397,11 @@ fn killed_process_loses_exactly_the_unsynced_writes() {
     if let Some(path) = child_store_path() {
         let mut store = open(&path);
         write_synced_then_unsynced(&mut store);
-        std::process::abort();
+        wait_for_kill();
     }
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
-    run_child_until_abort(TEST, &path);
+    run_child_and_kill_it(TEST, &path);
     // redb finds the file not closed cleanly, repairs it on open, and serves the last
     // committed state.
     let mut store = open(&path);
@@ -426,11 +448,11 @@ fn killed_buffered_process_keeps_flushed_writes_and_loses_the_rest() {
             store.get(PartitionId(1), b"buffered").unwrap(),
             Some(siblings(b"b"))
         );
-        std::process::abort();
+        wait_for_kill();
     }
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
-    run_child_until_abort(TEST, &path);
+    run_child_and_kill_it(TEST, &path);
     let store = open(&path);
     assert_eq!(
         store.get(PartitionId(1), b"flushed").unwrap(),
@@ -451,28 +473,32 @@ fn buffered_mode_commits_durably_every_buffered_commits_max_syncs() {
                 .unwrap();
             store.sync().unwrap();
         }
-        std::process::abort();
+        wait_for_kill();
     }
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
-    run_child_until_abort(TEST, &path);
+    run_child_and_kill_it(TEST, &path);
     let store = open(&path);
     let keys = store.scan(PartitionId(1), None, usize::MAX).unwrap();
     assert_eq!(keys.len(), BUFFERED_COMMITS_MAX as usize);
 }
 
-/// Writes `bytes` as the stored value of key `k` in partition 1, bypassing the store.
-fn write_raw_value(path: &Path, bytes: &[u8]) {
+/// Writes `value` under `key` in table `table`, bypassing the store.
+fn write_raw(path: &Path, table: &str, key: &[u8], value: &[u8]) {
     let database = redb::Database::create(path).unwrap();
     let batch = database.begin_write().unwrap();
-    let name = partition_table_name(PartitionId(1));
-    let definition: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new(&name);
+    let definition: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new(table);
     batch
         .open_table(definition)
         .unwrap()
-        .insert(&b"k"[..], bytes)
+        .insert(key, value)
         .unwrap();
     batch.commit().unwrap();
+}
+
+/// Writes `bytes` as the stored value of key `k` in partition 1, bypassing the store.
+fn write_raw_value(path: &Path, bytes: &[u8]) {
+    write_raw(path, &partition_table_name(PartitionId(1)), b"k", bytes);
 }
 
 fn read_error(path: &Path, bytes: &[u8]) -> (String, String) {
@@ -528,6 +554,35 @@ fn corrupt_or_unknown_values_are_errors_not_panics() {
 }
 
 #[test]
+fn corrupt_hints_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut store = open(&path);
+    store.put_hint(&hint(1, 2, b"k"), &siblings(b"v")).unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let header = [0, 0, 0, 1, 0, 0, 0, 2];
+    write_raw(
+        &path,
+        "hints",
+        &[&header[..], b"k"].concat(),
+        &[VALUE_FORMAT_VERSION + 7],
+    );
+    let store = open(&path);
+    let error = store.hint(&hint(1, 2, b"k")).unwrap_err().to_string();
+    assert!(error.contains("unknown value format version 8"), "{error}");
+    let error = store.hints(None, 10).unwrap_err().to_string();
+    assert!(
+        error.contains("reading hint 0x00000001000000026b"),
+        "{error}"
+    );
+    drop(store);
+    write_raw(&path, "hints", &[0, 0, 0], &[VALUE_FORMAT_VERSION]);
+    let error = open(&path).hints(None, 10).unwrap_err().to_string();
+    assert!(error.contains("hint key of 3 bytes is shorter"), "{error}");
+}
+
+#[test]
 fn opening_a_store_twice_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
@@ -569,10 +624,11 @@ fn durability_parses_its_display_form() {
     for mode in [Durability::Durable, Durability::Buffered] {
         assert_eq!(mode.to_string().parse::<Durability>(), Ok(mode));
     }
-    assert!("fast"
-        .parse::<Durability>()
-        .unwrap_err()
-        .contains("unknown durability mode"));
+    let error = "fast".parse::<Durability>().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        r#"unknown durability mode "fast" (expected "durable" or "buffered")"#
+    );
 }
 
 #[test]
