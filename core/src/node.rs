@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 pub(crate) use crate::coordinator::{GetRound, Origin, PutRound};
+pub use crate::transfer::TransferStatus;
 pub(crate) use crate::transfer::{Outgoing, PlannedTransfer};
 
 /// Most client requests a node coordinates at once; past it, `Failure::Overloaded`.
@@ -294,6 +295,7 @@ impl<S: Store> Node<S> {
             stats: NodeStats::default(),
             mutant: Mutant::None,
         };
+        node.announce_address();
         node.persist_membership()?;
         node.replan();
         Ok(node)
@@ -521,6 +523,25 @@ impl<S: Store> Node<S> {
         self.suspected.remove(&node);
     }
 
+    /// A node restarted at a new address tells the cluster: its own entry takes the
+    /// configured address with a newer version, which gossip spreads. (A concurrent
+    /// operator change of the same entry may win the merge at an equal version; the
+    /// next restart announces again.)
+    fn announce_address(&mut self) {
+        let address = &self.config.me.address;
+        let Some(mine) = self.membership.member(self.id) else {
+            return;
+        };
+        if address.is_empty() || mine.address == *address {
+            return;
+        }
+        let info = MemberInfo {
+            address: address.clone(),
+            ..mine.clone()
+        };
+        self.membership.set_member(self.id, info);
+    }
+
     pub(crate) fn persist_membership(&mut self) -> Result<(), StoreError> {
         let mut bytes = vec![MEMBERSHIP_FORMAT];
         let body = postcard::to_allocvec(&self.membership)
@@ -712,3 +733,39 @@ fn rebuild_trees<S: Store>(store: &S) -> Result<BTreeMap<PartitionId, MerkleTree
 
 /// Largest key, re-exported for drivers.
 pub const KEY_BYTES_MAX: usize = limits::KEY_BYTES_MAX;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn founders(address_of_1: &str) -> NodeConfig {
+        let initial_members = (1..=3)
+            .map(|id| (NodeId(id), member(&format!("peer-{id}"), 1)))
+            .collect();
+        NodeConfig {
+            ring: RingConfig {
+                partitions: 8,
+                replication_factor: 3,
+            },
+            me: member(address_of_1, 1),
+            initial_members,
+            ..NodeConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_restart_at_a_new_address_announces_it_with_a_newer_version() {
+        let node = Node::new(NodeId(1), founders("peer-1"), MemoryStore::default()).unwrap();
+        let before = node.membership().member(NodeId(1)).unwrap().clone();
+        let store = node.into_store();
+        let moved = Node::new(NodeId(1), founders("elsewhere"), store).unwrap();
+        let after = moved.membership().member(NodeId(1)).unwrap().clone();
+        assert_eq!(after.address, "elsewhere");
+        assert!(after.version > before.version);
+        assert_eq!(after.status, before.status);
+        // The same address again changes nothing.
+        let again = Node::new(NodeId(1), founders("elsewhere"), moved.into_store()).unwrap();
+        assert_eq!(again.membership().member(NodeId(1)).unwrap(), &after);
+    }
+}

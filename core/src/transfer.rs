@@ -38,6 +38,16 @@ pub(crate) struct PlannedTransfer {
     pub to: NodeId,
 }
 
+/// One planned move of the current epoch, as operators see it (`Node::transfers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TransferStatus {
+    pub partition: PartitionId,
+    pub from: NodeId,
+    pub to: NodeId,
+    /// The receiver acknowledged the last chunk (as far as this node has heard).
+    pub done: bool,
+}
+
 /// A transfer this node sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) struct Outgoing {
@@ -90,6 +100,21 @@ impl<S: Store> Node<S> {
             }
         }
         plan
+    }
+
+    /// Every planned transfer of the current epoch and whether it completed. Every node
+    /// derives the same plan; completions reach a node by gossip, so a node's view of
+    /// progress may lag the senders' own.
+    pub fn transfers(&self) -> Vec<TransferStatus> {
+        self.plan
+            .iter()
+            .map(|t| TransferStatus {
+                partition: t.partition,
+                from: t.from,
+                to: t.to,
+                done: self.membership.is_completed(t.partition, t.to),
+            })
+            .collect()
     }
 
     /// Planned transfers of `partition` not yet completed.
