@@ -8,12 +8,17 @@
 //!
 //! The driver is a thread rather than a task because `sync` blocks on fsync.
 
+use crate::endpoints::Endpoints;
 use crate::peer::Outbound;
+use dynamo_core::membership::Membership;
 use dynamo_core::message::{Command, Input, Output, Reply, RequestId, Timer};
-use dynamo_core::node::{Node, NodeStats};
+use dynamo_core::node::{Node, NodeStats, TransferStatus};
 use dynamo_core::store::Store;
-use std::collections::BTreeMap;
-use std::time::Duration;
+use dynamo_core::types::NodeId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Events queued for a driver at most; senders wait (back-pressure) past it.
@@ -35,8 +40,26 @@ pub enum Event {
     },
     /// A snapshot of the node's counters (for INFO and metrics).
     Stats { reply: oneshot::Sender<NodeStats> },
+    /// What operators see of the node (the HTTP API's cluster view, metrics).
+    Snapshot { reply: oneshot::Sender<Snapshot> },
     /// Stop after this batch: sync and hand the store back.
     Shutdown,
+}
+
+/// A node as operators see it. Built by the driver between batches.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub id: NodeId,
+    pub membership: Membership,
+    pub suspected: BTreeSet<NodeId>,
+    pub transfers: Vec<TransferStatus>,
+    /// Hints this node holds for unreachable homes (`None`: the store failed to count).
+    pub hints: Option<usize>,
+    pub stats: NodeStats,
+    pub in_flight: usize,
+    pub replication_factor: usize,
+    /// When each peer's last message arrived, as time elapsed since.
+    pub last_seen: BTreeMap<NodeId, Duration>,
 }
 
 /// The driver stopped (shutdown or a fatal storage error).
@@ -48,6 +71,8 @@ pub struct DriverGone;
 #[derive(Clone, Debug)]
 pub struct DriverHandle {
     events: mpsc::Sender<Event>,
+    /// The node's ring epoch after its last batch (read without a round trip).
+    epoch: Arc<AtomicU64>,
 }
 
 impl DriverHandle {
@@ -65,6 +90,20 @@ impl DriverHandle {
         let (reply, answer) = oneshot::channel();
         self.events
             .send(Event::Stats { reply })
+            .await
+            .map_err(|_| DriverGone)?;
+        answer.await.map_err(|_| DriverGone)
+    }
+
+    /// The ring epoch as of the node's last batch.
+    pub fn ring_epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    pub async fn snapshot(&self) -> Result<Snapshot, DriverGone> {
+        let (reply, answer) = oneshot::channel();
+        self.events
+            .send(Event::Snapshot { reply })
             .await
             .map_err(|_| DriverGone)?;
         answer.await.map_err(|_| DriverGone)
@@ -93,6 +132,7 @@ struct Driver<S> {
     next_request: RequestId,
     timers: BTreeMap<Timer, u64>,
     generation: u64,
+    last_seen: BTreeMap<NodeId, Instant>,
 }
 
 /// Start the driver thread of `node`. The thread ends on `Shutdown` (returning the
@@ -103,7 +143,8 @@ pub fn spawn<S: Store + Send + 'static>(
     runtime: tokio::runtime::Handle,
 ) -> (DriverHandle, std::thread::JoinHandle<Result<S, String>>) {
     let (tx, events) = mpsc::channel(EVENTS_QUEUED_MAX);
-    let handle = DriverHandle { events: tx };
+    let epoch = Arc::new(AtomicU64::new(node.membership().epoch()));
+    let handle = DriverHandle { events: tx, epoch };
     let driver = Driver {
         node,
         events,
@@ -114,6 +155,7 @@ pub fn spawn<S: Store + Send + 'static>(
         next_request: 0,
         timers: BTreeMap::new(),
         generation: 0,
+        last_seen: BTreeMap::new(),
     };
     let name = format!("driver-{}", driver.node.id());
     let thread = std::thread::Builder::new()
@@ -153,7 +195,12 @@ impl<S: Store> Driver<S> {
         let mut stop = false;
         for event in batch {
             match event {
-                Event::Input(input) => outputs.extend(self.node.step(input)),
+                Event::Input(input) => {
+                    if let Input::Peer { from, .. } = &input {
+                        self.last_seen.insert(*from, Instant::now());
+                    }
+                    outputs.extend(self.node.step(input));
+                }
                 Event::Timer { timer, generation } => {
                     if self.timers.get(&timer) == Some(&generation) {
                         self.timers.remove(&timer);
@@ -169,10 +216,32 @@ impl<S: Store> Driver<S> {
                 Event::Stats { reply } => {
                     let _ = reply.send(self.node.stats().clone());
                 }
+                Event::Snapshot { reply } => {
+                    let _ = reply.send(self.snapshot());
+                }
                 Event::Shutdown => stop = true,
             }
         }
         (outputs, stop)
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        Snapshot {
+            id: self.node.id(),
+            membership: self.node.membership().clone(),
+            suspected: self.node.suspected().clone(),
+            transfers: self.node.transfers(),
+            hints: self.node.store().hint_count().ok(),
+            stats: self.node.stats().clone(),
+            in_flight: self.node.in_flight(),
+            replication_factor: self.node.config().ring.replication_factor,
+            last_seen: self
+                .last_seen
+                .iter()
+                .map(|(node, at)| (*node, now.saturating_duration_since(*at)))
+                .collect(),
+        }
     }
 
     /// Group commit: make the batch durable, then let its outputs out.
@@ -184,6 +253,8 @@ impl<S: Store> Driver<S> {
             self.pending.clear();
             return Err(error.to_string());
         }
+        let epoch = self.node.membership().epoch();
+        self.handle.epoch.store(epoch, Ordering::Relaxed);
         for output in outputs {
             self.release(output);
         }
@@ -193,7 +264,11 @@ impl<S: Store> Driver<S> {
     fn release(&mut self, output: Output) {
         match output {
             Output::Send { to, message } => {
-                let address = self.node.membership().member(to).map(|m| m.address.clone());
+                let address = self
+                    .node
+                    .membership()
+                    .member(to)
+                    .map(|m| Endpoints::parse(&m.address).peer);
                 self.outbound.send(to, address, message);
             }
             Output::Reply { request, reply } => {

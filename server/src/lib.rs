@@ -5,7 +5,11 @@
 //! [`peer`] carries `Message`s between nodes; [`resp`] serves clients; [`server`]
 //! starts one node; [`storage`] is the durable `Store`.
 
+pub mod client;
 pub mod driver;
+pub mod endpoints;
+pub mod http;
+pub mod metrics;
 pub mod peer;
 pub mod resp;
 pub mod server;

@@ -1,16 +1,20 @@
 //! `dynamo`: run a node (`serve`), a local cluster (`dev`), or talk to one
-//! (`get`, `put`, `del`).
+//! (`get`, `put`, `del`, `admin`).
+
+mod cli;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dynamo_core::types::NodeId;
-use dynamo_server::resp::{self, Value};
 use dynamo_server::server::{self, NodeSettings, Running};
 use dynamo_server::storage::{Durability, RedbStore};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+/// The storage file inside a node's data directory.
+const DATA_FILE: &str = "data.redb";
 
 #[derive(Parser)]
 #[command(
@@ -34,24 +38,62 @@ enum Command {
     Serve(ServeArgs),
     /// Run a local development cluster in this process (Ctrl-C stops it; data persists).
     Dev(DevArgs),
-    /// Read a key: prints its value(s) and context.
+    /// Read a key: prints every concurrent value and the context (to stderr).
     Get {
         key: String,
-        #[arg(long, default_value = "127.0.0.1:7001")]
-        addr: String,
+        #[command(flatten)]
+        seeds: Seeds,
     },
-    /// Write a key (superseding the versions a read sees).
+    /// Write a key. Without --context it supersedes what a read sees; with one it
+    /// supersedes exactly what that context covers (an empty one: a blind write).
     Put {
         key: String,
         value: String,
-        #[arg(long, default_value = "127.0.0.1:7001")]
-        addr: String,
+        #[arg(long)]
+        context: Option<String>,
+        #[command(flatten)]
+        seeds: Seeds,
     },
-    /// Delete a key (writes a tombstone over the versions a read sees).
+    /// Delete a key (a tombstone over the versions a read sees, or over --context).
     Del {
         key: String,
-        #[arg(long, default_value = "127.0.0.1:7001")]
-        addr: String,
+        #[arg(long)]
+        context: Option<String>,
+        #[command(flatten)]
+        seeds: Seeds,
+    },
+    /// Operate a cluster through its HTTP API.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+        #[command(flatten)]
+        seeds: Seeds,
+    },
+}
+
+/// Where the client commands find the cluster.
+#[derive(Args)]
+struct Seeds {
+    /// HTTP address of any node, repeated; the client learns the rest from it.
+    #[arg(long = "addr", default_value = "127.0.0.1:7201", global = true)]
+    addrs: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Members, their status and health, and transfer progress.
+    Status,
+    /// Partitions per node and every partition's home replicas.
+    Ring,
+    /// Add a node that started with --seed (status joining) to the ring.
+    Join { node: u32 },
+    /// Remove a node from the ring; its partitions move away first.
+    Leave { node: u32 },
+    /// Partitions still moving in this ring epoch.
+    Transfers {
+        /// Redraw every second until every transfer is done.
+        #[arg(long)]
+        watch: bool,
     },
 }
 
@@ -83,6 +125,9 @@ struct ServeArgs {
     /// Peer (node-to-node) address [default: 127.0.0.1:7379].
     #[arg(long)]
     peer_listen: Option<SocketAddr>,
+    /// HTTP API, metrics and health address [default: 127.0.0.1:8080].
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
     /// Cluster name: peers of another cluster are refused [default: dynamo].
     #[arg(long)]
     cluster: Option<String>,
@@ -122,7 +167,8 @@ struct DevArgs {
     /// Directory holding every node's data.
     #[arg(long, default_value = ".dynamo-dev")]
     data_dir: PathBuf,
-    /// Node i listens for clients on 127.0.0.1:(base+i) and for peers on (base+100+i).
+    /// Node i listens for RESP clients on 127.0.0.1:(base+i), for peers on (base+100+i)
+    /// and for HTTP on (base+200+i).
     #[arg(long, default_value_t = 7000)]
     base_port: u16,
 }
@@ -135,17 +181,49 @@ fn main() -> Result<()> {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Dev(args) => dev(args).await,
-            Command::Get { key, addr } => {
-                print_reply(resp::call(&addr, &[b"VGET", key.as_bytes()]).await?)
+            Command::Get { key, seeds } => {
+                let client = cli::connect(&seeds.addrs).await?;
+                cli::print_versions(&client.get(&key).await?);
+                Ok(())
             }
-            Command::Put { key, value, addr } => {
-                print_reply(resp::call(&addr, &[b"SET", key.as_bytes(), value.as_bytes()]).await?)
+            Command::Put {
+                key,
+                value,
+                context,
+                seeds,
+            } => {
+                let client = cli::connect(&seeds.addrs).await?;
+                let context = client
+                    .put(&key, value.as_bytes(), context.as_deref())
+                    .await?;
+                println!("OK\ncontext: {context}");
+                Ok(())
             }
-            Command::Del { key, addr } => {
-                print_reply(resp::call(&addr, &[b"DEL", key.as_bytes()]).await?)
+            Command::Del {
+                key,
+                context,
+                seeds,
+            } => {
+                let client = cli::connect(&seeds.addrs).await?;
+                let context = client.delete(&key, context.as_deref()).await?;
+                println!("OK\ncontext: {context}");
+                Ok(())
             }
+            Command::Admin { action, seeds } => admin(action, &seeds.addrs).await,
         }
     })
+}
+
+async fn admin(action: AdminAction, seeds: &[String]) -> Result<()> {
+    let client = cli::connect(seeds).await?;
+    match action {
+        AdminAction::Status => cli::print_status(&client.cluster().await?),
+        AdminAction::Ring => cli::print_ring(&client.cluster().await?),
+        AdminAction::Join { node } => cli::change(&client, "join", node).await?,
+        AdminAction::Leave { node } => cli::change(&client, "leave", node).await?,
+        AdminAction::Transfers { watch } => cli::transfers(&client, watch).await?,
+    }
+    Ok(())
 }
 
 fn init_logging(json: bool) {
@@ -159,31 +237,6 @@ fn init_logging(json: bool) {
     } else {
         builder.init();
     }
-}
-
-fn print_reply(value: Value) -> Result<()> {
-    match value {
-        Value::Error(text) => bail!("{text}"),
-        Value::Array(items) if items.len() == 2 => {
-            let [Value::Bulk(Some(context)), Value::Array(values)] = items.as_slice() else {
-                bail!("unexpected reply {items:?}")
-            };
-            for value in values {
-                match value {
-                    Value::Bulk(Some(bytes)) => println!("{}", String::from_utf8_lossy(bytes)),
-                    _ => println!("(deleted)"),
-                }
-            }
-            if values.is_empty() {
-                println!("(not found)");
-            }
-            eprintln!("context: {}", String::from_utf8_lossy(context));
-        }
-        Value::Simple(text) => println!("{text}"),
-        Value::Integer(n) => println!("{n}"),
-        other => println!("{other:?}"),
-    }
-    Ok(())
 }
 
 fn parse_peers(entries: &[String]) -> Result<BTreeMap<NodeId, String>> {
@@ -236,6 +289,11 @@ fn load(args: ServeArgs) -> Result<(NodeSettings, PathBuf, Durability)> {
             .peer_listen
             .or(file.peer_listen)
             .unwrap_or_else(|| "127.0.0.1:7379".parse().expect("valid")),
+        http_listen: args
+            .http_listen
+            .or(file.http_listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid")),
+        data_file: Some(data_dir.join(DATA_FILE)),
         cluster: args
             .cluster
             .or(file.cluster)
@@ -271,8 +329,8 @@ async fn start_node(
     durability: Durability,
 ) -> Result<Running<RedbStore>> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
-    let store = RedbStore::open(data_dir.join("data.redb").as_path(), durability)
-        .context("open storage")?;
+    let store =
+        RedbStore::open(data_dir.join(DATA_FILE).as_path(), durability).context("open storage")?;
     Ok(server::start(settings, store).await?)
 }
 
@@ -309,6 +367,8 @@ async fn dev(args: DevArgs) -> Result<()> {
             id: NodeId(*id),
             client_listen: port(*id as u16)?,
             peer_listen: port(100 + *id as u16)?,
+            http_listen: port(200 + *id as u16)?,
+            data_file: Some(args.data_dir.join(format!("n{id}")).join(DATA_FILE)),
             cluster: "dev".into(),
             secret: "dev-cluster-secret-not-for-production".into(),
             members: members.clone(),
@@ -329,9 +389,10 @@ async fn dev(args: DevArgs) -> Result<()> {
     );
     for node in &running {
         println!(
-            "  {}: redis-cli -p {}    (peers on {})",
+            "  {}: redis-cli -p {}    http://{}/v1/cluster    (peers on {})",
             node.id,
             node.client_addr.port(),
+            node.http_addr,
             node.peer_addr
         );
     }

@@ -19,11 +19,13 @@
 //! connections are enforced with clear `-ERR` replies.
 
 use crate::driver::DriverHandle;
+use crate::metrics::Metrics;
 use dynamo_core::clock::VersionVector;
 use dynamo_core::message::{Command, Quorum, Reply};
 use dynamo_core::types::limits;
 use dynamo_core::version::{Content, Context, Siblings};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -257,8 +259,13 @@ pub async fn call(address: &str, args: &[&[u8]]) -> std::io::Result<Value> {
     }
 }
 
+/// Commands counted in the request metrics (others would let a client mint labels).
+const KV_COMMANDS: [&str; 9] = [
+    "get", "set", "del", "exists", "mget", "vget", "vset", "vdel", "ping",
+];
+
 /// Accept client connections until the listener fails.
-pub async fn serve(listener: TcpListener, driver: DriverHandle) {
+pub async fn serve(listener: TcpListener, driver: DriverHandle, metrics: Arc<Metrics>) {
     let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -268,16 +275,21 @@ pub async fn serve(listener: TcpListener, driver: DriverHandle) {
             continue;
         };
         let driver = driver.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(error) = connection(stream, driver).await {
+            if let Err(error) = connection(stream, driver, &metrics).await {
                 tracing::debug!(%error, "client connection closed");
             }
         });
     }
 }
 
-async fn connection(mut stream: TcpStream, driver: DriverHandle) -> std::io::Result<()> {
+async fn connection(
+    mut stream: TcpStream,
+    driver: DriverHandle,
+    metrics: &Metrics,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buffer: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
@@ -291,7 +303,18 @@ async fn connection(mut stream: TcpStream, driver: DriverHandle) -> std::io::Res
                         continue;
                     }
                     let quit = args[0].eq_ignore_ascii_case(b"quit");
-                    execute(&driver, &args).await.encode(&mut out);
+                    let started = Instant::now();
+                    let value = execute(&driver, &args).await;
+                    let op = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+                    let outcome = if matches!(value, Value::Error(_)) {
+                        "failed"
+                    } else {
+                        "ok"
+                    };
+                    if KV_COMMANDS.contains(&op.as_str()) {
+                        metrics.request("resp", &op, outcome, started.elapsed());
+                    }
+                    value.encode(&mut out);
                     if quit {
                         return stream.write_all(&out).await;
                     }

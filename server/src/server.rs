@@ -1,6 +1,9 @@
 //! One running node: storage, the driver thread, the peer and client listeners.
 
 use crate::driver::{self, DriverHandle};
+use crate::endpoints::Endpoints;
+use crate::http::{self, HttpState};
+use crate::metrics::Metrics;
 use crate::peer::{self, Credentials, Outbound};
 use crate::resp;
 use dynamo_core::node::{member, Node, NodeConfig};
@@ -9,6 +12,8 @@ use dynamo_core::store::Store;
 use dynamo_core::types::NodeId;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -18,6 +23,9 @@ pub struct NodeSettings {
     pub id: NodeId,
     pub client_listen: SocketAddr,
     pub peer_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    /// The storage file, for the storage size metric.
+    pub data_file: Option<PathBuf>,
     pub cluster: String,
     pub secret: String,
     /// Peer addresses of the members a new cluster starts with (empty: join via seeds).
@@ -42,9 +50,10 @@ pub enum ServerError {
 }
 
 impl NodeSettings {
-    /// The core's configuration for these settings.
-    pub fn node_config(&self) -> NodeConfig {
-        let peer = self.peer_listen.to_string();
+    /// The core's configuration for these settings; `endpoints` is what this node
+    /// announces (its bound addresses).
+    pub fn node_config(&self, endpoints: &Endpoints) -> NodeConfig {
+        let peer = endpoints.to_string();
         let initial_members = self
             .members
             .iter()
@@ -72,6 +81,7 @@ pub struct Running<S> {
     pub id: NodeId,
     pub client_addr: SocketAddr,
     pub peer_addr: SocketAddr,
+    pub http_addr: SocketAddr,
     pub driver: DriverHandle,
     thread: std::thread::JoinHandle<Result<S, String>>,
     listeners: Vec<JoinHandle<()>>,
@@ -82,21 +92,21 @@ pub async fn start<S: Store + Send + 'static>(
     settings: &NodeSettings,
     store: S,
 ) -> Result<Running<S>, ServerError> {
-    let config = settings.node_config();
-    config
-        .validate(settings.id)
-        .map_err(|e| ServerError::Start(e.to_string()))?;
-    let mut node =
-        Node::new(settings.id, config, store).map_err(|e| ServerError::Start(e.to_string()))?;
-    node.store_mut()
-        .sync()
-        .map_err(|e| ServerError::Start(e.to_string()))?;
     let peer_listener = listen(settings.peer_listen).await?;
     let client_listener = listen(settings.client_listen).await?;
-    let (peer_addr, client_addr) = (
+    let http_listener = listen(settings.http_listen).await?;
+    let (peer_addr, client_addr, http_addr) = (
         local(&peer_listener, settings.peer_listen),
         local(&client_listener, settings.client_listen),
+        local(&http_listener, settings.http_listen),
     );
+    let endpoints = Endpoints {
+        peer: peer_addr.to_string(),
+        http: Some(http_addr.to_string()),
+        resp: Some(client_addr.to_string()),
+    };
+    let node = open_node(settings, &endpoints, store)?;
+    let metrics = Arc::new(Metrics::new().map_err(|e| ServerError::Start(e.to_string()))?);
     let credentials = Credentials {
         cluster: settings.cluster.clone(),
         secret: settings.secret.clone().into_bytes(),
@@ -107,19 +117,44 @@ pub async fn start<S: Store + Send + 'static>(
     let runtime = tokio::runtime::Handle::current();
     let outbound = Outbound::new(credentials.clone(), runtime.clone(), known);
     let (driver, thread) = driver::spawn(node, outbound, runtime);
+    let http_state = Arc::new(HttpState {
+        driver: driver.clone(),
+        metrics: metrics.clone(),
+        data_file: settings.data_file.clone(),
+    });
     let listeners = vec![
         tokio::spawn(peer::serve(peer_listener, credentials, driver.clone())),
-        tokio::spawn(resp::serve(client_listener, driver.clone())),
+        tokio::spawn(resp::serve(client_listener, driver.clone(), metrics)),
+        tokio::spawn(http::serve(http_listener, http_state)),
     ];
-    tracing::info!(node = %settings.id, %client_addr, %peer_addr, "node started");
+    tracing::info!(node = %settings.id, %client_addr, %peer_addr, %http_addr, "node started");
     Ok(Running {
         id: settings.id,
         client_addr,
         peer_addr,
+        http_addr,
         driver,
         thread,
         listeners,
     })
+}
+
+/// The core node over `store`, its new incarnation synced before anything runs.
+fn open_node<S: Store>(
+    settings: &NodeSettings,
+    endpoints: &Endpoints,
+    store: S,
+) -> Result<Node<S>, ServerError> {
+    let config = settings.node_config(endpoints);
+    config
+        .validate(settings.id)
+        .map_err(|e| ServerError::Start(e.to_string()))?;
+    let mut node =
+        Node::new(settings.id, config, store).map_err(|e| ServerError::Start(e.to_string()))?;
+    node.store_mut()
+        .sync()
+        .map_err(|e| ServerError::Start(e.to_string()))?;
+    Ok(node)
 }
 
 async fn listen(address: SocketAddr) -> Result<TcpListener, ServerError> {

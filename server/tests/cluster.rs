@@ -2,133 +2,13 @@
 //! through the versioned commands, sloppy quorum with a killed node and hinted
 //! handoff when it returns, durability across a restart, bad input on both ports.
 
-use dynamo_server::resp::{call, Value};
+mod support;
+
+use dynamo_server::resp::Value;
 use std::io::Write;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Ports are per test (tests run in parallel), on 127.0.0.1.
-struct Cluster {
-    base: u16,
-    dir: tempfile::TempDir,
-    nodes: Vec<Option<Child>>,
-}
-
-impl Cluster {
-    fn start(base: u16, size: u16) -> Cluster {
-        let mut cluster = Cluster {
-            base,
-            dir: tempfile::tempdir().unwrap(),
-            nodes: Vec::new(),
-        };
-        for id in 1..=size {
-            cluster.nodes.push(None);
-            cluster.spawn(id);
-        }
-        for id in 1..=size {
-            cluster.wait_ready(id);
-        }
-        cluster.wait_healthy();
-        cluster
-    }
-
-    /// Nodes that just started may have lost their first messages to peers that were
-    /// not listening yet, and route around them until a probe answers: wait until
-    /// every node coordinates a quorum write.
-    fn wait_healthy(&self) {
-        for id in 1..=self.nodes.len() as u16 {
-            let key = format!("ready-{id}");
-            eventually("a quorum write through every node", || {
-                run(&self.client(id), &[b"SET", key.as_bytes(), b"1"]) == Value::Simple("OK".into())
-            });
-        }
-    }
-
-    fn client(&self, id: u16) -> String {
-        format!("127.0.0.1:{}", self.base + id)
-    }
-
-    fn spawn(&mut self, id: u16) {
-        let size = self.nodes.len() as u16;
-        let data: PathBuf = self.dir.path().join(format!("n{id}"));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dynamo"));
-        command
-            .args(["serve", "--id", &id.to_string(), "--data-dir"])
-            .arg(&data)
-            .args(["--client-listen", &self.client(id)])
-            .args([
-                "--peer-listen",
-                &format!("127.0.0.1:{}", self.base + 100 + id),
-            ])
-            .args(["--cluster", "test", "--partitions", "16"])
-            .env("DYNAMO_SECRET", "test-secret")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for member in 1..=size {
-            command.args([
-                "--member",
-                &format!("{member}=127.0.0.1:{}", self.base + 100 + member),
-            ]);
-        }
-        self.nodes[usize::from(id - 1)] = Some(command.spawn().expect("start dynamo serve"));
-    }
-
-    fn wait_ready(&self, id: u16) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(self.client(id)).is_err() {
-            assert!(Instant::now() < deadline, "n{id} did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(&mut self, id: u16) {
-        if let Some(mut child) = self.nodes[usize::from(id - 1)].take() {
-            child.kill().unwrap(); // SIGKILL: no clean shutdown
-            child.wait().unwrap();
-        }
-    }
-
-    fn restart(&mut self, id: u16) {
-        self.spawn(id);
-        self.wait_ready(id);
-    }
-
-    fn data_dir(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for id in 1..=self.nodes.len() as u16 {
-            self.kill(id);
-        }
-    }
-}
-
-fn run(address: &str, args: &[&[u8]]) -> Value {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(call(address, args)).expect("a reply")
-}
-
-/// Retry until `check` holds (replication and handoff are asynchronous), bounded.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn bulk(value: &[u8]) -> Value {
-    Value::Bulk(Some(value.to_vec()))
-}
+use std::process::Command;
+use support::{bulk, eventually, run, Cluster};
 
 #[test]
 fn set_on_one_node_is_read_on_another_and_survives_a_restart() {

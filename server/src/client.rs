@@ -1,0 +1,409 @@
+//! A partition-aware client (Dynamo §6.4, client-driven coordination).
+//!
+//! The client fetches the cluster view (`GET /v1/cluster`) from any node: the ring and
+//! every member's HTTP address. For each request it computes the key's home replicas
+//! with the same `Ring` code the nodes run and sends the request straight to the first
+//! reachable home, which coordinates it without a forwarding hop. It refreshes the
+//! view periodically, and at once when a response carries a newer ring epoch than its
+//! own (`X-Dynamo-Ring-Epoch`). When no home answers it falls back to any other member,
+//! then to the seeds: the cluster still coordinates the request, one hop further.
+//!
+//! Invariants: a request is retried on another node only when the connection failed
+//! (nothing was sent or no answer began), never after a reply: a retry after a timeout
+//! could apply a put twice under two dots.
+
+use crate::http::{CONTEXT_HEADER, EPOCH_HEADER};
+use base64::Engine as _;
+use dynamo_core::ring::Ring;
+use dynamo_core::types::NodeId;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// How often the view is refreshed even when no response says it is stale.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// Per-request deadline (the cluster answers or fails well within it).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no node reachable: {0}")]
+    Unreachable(String),
+    /// The cluster answered with an error (status, kind, text).
+    #[error("{status} {kind}: {message}")]
+    Api {
+        status: u16,
+        kind: String,
+        message: String,
+    },
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+}
+
+/// The versions of a key and the context to write over them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versions {
+    /// Pass this to a put or delete to supersede exactly these versions.
+    pub context: String,
+    /// Every concurrent version; `None` is a delete (tombstone) among the siblings.
+    pub siblings: Vec<Option<Vec<u8>>>,
+}
+
+impl Versions {
+    /// The live values.
+    pub fn values(&self) -> impl Iterator<Item = &[u8]> {
+        self.siblings.iter().flatten().map(Vec::as_slice)
+    }
+}
+
+/// The part of the cluster view a client routes with.
+#[derive(Clone, Debug)]
+struct View {
+    epoch: u64,
+    ring: Option<Ring>,
+    replication_factor: usize,
+    http: BTreeMap<NodeId, String>,
+    fetched: Instant,
+}
+
+/// Requests sent to a home replica of their key, and to any other node.
+#[derive(Debug, Default)]
+pub struct Hops {
+    pub to_home: AtomicU64,
+    pub elsewhere: AtomicU64,
+}
+
+/// A partition-aware client. Cheap to share (`Arc`); safe to use from many tasks.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    seeds: Vec<String>,
+    view: RwLock<Option<Arc<View>>>,
+    stale: AtomicBool,
+    pub hops: Hops,
+}
+
+impl Client {
+    /// A client that learns the cluster from `seeds` (HTTP `host:port` addresses).
+    pub async fn connect(seeds: &[String]) -> Result<Arc<Self>, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let client = Arc::new(Self {
+            http,
+            seeds: seeds.to_vec(),
+            view: RwLock::new(None),
+            stale: AtomicBool::new(true),
+            hops: Hops::default(),
+        });
+        client.refresh().await?;
+        Ok(client)
+    }
+
+    /// The cluster view (`/v1/cluster`) of the first node that answers.
+    pub async fn cluster(&self) -> Result<Value, ClientError> {
+        let mut failures = Vec::new();
+        for address in self.all_nodes() {
+            let url = format!("http://{address}/v1/cluster");
+            match self.http.get(&url).send().await {
+                Ok(response) => return json_of(response).await,
+                Err(error) => failures.push(format!("{address}: {error}")),
+            }
+        }
+        Err(ClientError::Unreachable(failures.join("; ")))
+    }
+
+    /// Fetch the view now.
+    pub async fn refresh(&self) -> Result<(), ClientError> {
+        let cluster = self.cluster().await?;
+        let view = parse_view(&cluster)?;
+        *self.view.write().expect("view lock") = Some(Arc::new(view));
+        self.stale.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The ring epoch the client routes with.
+    pub fn epoch(&self) -> u64 {
+        self.current().map_or(0, |view| view.epoch)
+    }
+
+    fn current(&self) -> Option<Arc<View>> {
+        self.view.read().expect("view lock").clone()
+    }
+
+    /// Known nodes: members first, then seeds, without repeats.
+    fn all_nodes(&self) -> Vec<String> {
+        let mut nodes: Vec<String> = self
+            .current()
+            .map(|view| view.http.values().cloned().collect())
+            .unwrap_or_default();
+        for seed in &self.seeds {
+            if !nodes.contains(seed) {
+                nodes.push(seed.clone());
+            }
+        }
+        nodes
+    }
+
+    /// Where to send a request for `key`: its homes in preference order, then the
+    /// rest; and how many of those lead are homes.
+    async fn targets(&self, key: &str) -> (Vec<String>, usize) {
+        let old = self
+            .current()
+            .is_none_or(|view| view.fetched.elapsed() > REFRESH_EVERY);
+        if self.stale.load(Ordering::Relaxed) || old {
+            if let Err(error) = self.refresh().await {
+                tracing::debug!(%error, "ring refresh failed; routing with the old view");
+            }
+        }
+        let mut targets = Vec::new();
+        if let Some(view) = self.current() {
+            if let Some(ring) = &view.ring {
+                let partition = ring.partition_of_key(key.as_bytes());
+                for home in ring.home_replicas(partition, view.replication_factor) {
+                    if let Some(address) = view.http.get(&home) {
+                        targets.push(address.clone());
+                    }
+                }
+            }
+        }
+        let homes = targets.len();
+        for address in self.all_nodes() {
+            if !targets.contains(&address) {
+                targets.push(address);
+            }
+        }
+        (targets, homes)
+    }
+
+    /// Send one KV request, to the first target that accepts the connection.
+    async fn send(
+        &self,
+        key: &str,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let (targets, homes) = self.targets(key).await;
+        let mut failures = Vec::new();
+        for (index, address) in targets.iter().enumerate() {
+            let url = format!("http://{address}/v1/kv/{}", encode_key(key));
+            match build(&url).send().await {
+                Ok(response) => {
+                    let hop = if index < homes {
+                        &self.hops.to_home
+                    } else {
+                        &self.hops.elsewhere
+                    };
+                    hop.fetch_add(1, Ordering::Relaxed);
+                    self.note_epoch(&response);
+                    return Ok(response);
+                }
+                // Only a failed connection is safe to retry elsewhere (see module doc).
+                Err(error) if error.is_connect() => failures.push(format!("{address}: {error}")),
+                Err(error) => return Err(ClientError::Unreachable(format!("{address}: {error}"))),
+            }
+        }
+        self.stale.store(true, Ordering::Relaxed);
+        Err(ClientError::Unreachable(failures.join("; ")))
+    }
+
+    fn note_epoch(&self, response: &reqwest::Response) {
+        let epoch = response
+            .headers()
+            .get(EPOCH_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if epoch.is_some_and(|epoch| epoch > self.epoch()) {
+            self.stale.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Read every version of `key`.
+    pub async fn get(&self, key: &str) -> Result<Versions, ClientError> {
+        let response = self.send(key, |url| self.http.get(url)).await?;
+        let context = header(&response, CONTEXT_HEADER);
+        match response.status().as_u16() {
+            200 => {
+                let body = response.bytes().await.map_err(protocol)?;
+                Ok(Versions {
+                    context,
+                    siblings: vec![Some(body.to_vec())],
+                })
+            }
+            300 => siblings_of(json_body(response).await?),
+            404 => Ok(Versions {
+                context,
+                siblings: Vec::new(),
+            }),
+            _ => Err(api_error(response).await),
+        }
+    }
+
+    /// Write `value` over what `context` covers (`None`: over whatever the node reads
+    /// first; `Some("")`: a blind write). Returns the new context.
+    pub async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        context: Option<&str>,
+    ) -> Result<String, ClientError> {
+        let body = value.to_vec();
+        let response = self
+            .send(key, |url| {
+                with_context(self.http.put(url), context).body(body.clone())
+            })
+            .await?;
+        written(response).await
+    }
+
+    /// Delete `key` (a tombstone over what `context` covers; `None` as in `put`).
+    pub async fn delete(&self, key: &str, context: Option<&str>) -> Result<String, ClientError> {
+        let response = self
+            .send(key, |url| with_context(self.http.delete(url), context))
+            .await?;
+        written(response).await
+    }
+
+    /// Ask the cluster to add (`join`) or remove (`leave`) a member; the new epoch.
+    pub async fn change(&self, action: &str, node: NodeId) -> Result<u64, ClientError> {
+        let mut failures = Vec::new();
+        for address in self.all_nodes() {
+            let url = format!("http://{address}/v1/admin/{action}/{}", node.0);
+            match self.http.post(&url).send().await {
+                Ok(response) => {
+                    let body = json_of(response).await?;
+                    self.stale.store(true, Ordering::Relaxed);
+                    return body["epoch"]
+                        .as_u64()
+                        .ok_or_else(|| ClientError::Protocol(format!("no epoch in {body}")));
+                }
+                Err(error) => failures.push(format!("{address}: {error}")),
+            }
+        }
+        Err(ClientError::Unreachable(failures.join("; ")))
+    }
+}
+
+fn protocol(error: reqwest::Error) -> ClientError {
+    ClientError::Protocol(error.to_string())
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn with_context(
+    request: reqwest::RequestBuilder,
+    context: Option<&str>,
+) -> reqwest::RequestBuilder {
+    match context {
+        Some(context) => request.header(CONTEXT_HEADER, context),
+        None => request,
+    }
+}
+
+async fn written(response: reqwest::Response) -> Result<String, ClientError> {
+    if response.status().as_u16() == 204 {
+        Ok(header(&response, CONTEXT_HEADER))
+    } else {
+        Err(api_error(response).await)
+    }
+}
+
+async fn json_body(response: reqwest::Response) -> Result<Value, ClientError> {
+    response.json().await.map_err(protocol)
+}
+
+/// The JSON body of a successful answer, or the API error it carries.
+async fn json_of(response: reqwest::Response) -> Result<Value, ClientError> {
+    if response.status().is_success() {
+        json_body(response).await
+    } else {
+        Err(api_error(response).await)
+    }
+}
+
+async fn api_error(response: reqwest::Response) -> ClientError {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or_default();
+    ClientError::Api {
+        status,
+        kind: body["kind"].as_str().unwrap_or("unknown").to_string(),
+        message: body["error"]
+            .as_str()
+            .unwrap_or("no error text")
+            .to_string(),
+    }
+}
+
+fn siblings_of(body: Value) -> Result<Versions, ClientError> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let listed = body["siblings"]
+        .as_array()
+        .ok_or_else(|| ClientError::Protocol("300 without siblings".into()))?;
+    let mut siblings = Vec::with_capacity(listed.len());
+    for sibling in listed {
+        match sibling["value"].as_str() {
+            Some(text) => siblings.push(Some(engine.decode(text).map_err(|e| {
+                ClientError::Protocol(format!("sibling value is not base64: {e}"))
+            })?)),
+            None => siblings.push(None),
+        }
+    }
+    let context = body["context"].as_str().unwrap_or_default().to_string();
+    Ok(Versions { context, siblings })
+}
+
+/// The routing part of a `/v1/cluster` document.
+fn parse_view(cluster: &Value) -> Result<View, ClientError> {
+    let bad = |what: &str| ClientError::Protocol(format!("cluster view: {what}"));
+    let ring: Option<Ring> = match &cluster["ring"] {
+        Value::Null => None,
+        ring => Some(serde_json::from_value(ring.clone()).map_err(|e| bad(&e.to_string()))?),
+    };
+    if let Some(ring) = &ring {
+        ring.check_invariants().map_err(|e| bad(&e))?;
+    }
+    let mut http = BTreeMap::new();
+    for member in cluster["members"]
+        .as_array()
+        .ok_or_else(|| bad("no members"))?
+    {
+        let id = member["id"]
+            .as_u64()
+            .ok_or_else(|| bad("member without id"))?;
+        let status = member["status"].as_str().unwrap_or_default();
+        if let (Some(address), false) = (member["http"].as_str(), status == "left") {
+            let id = u32::try_from(id).map_err(|_| bad("member id too large"))?;
+            http.insert(NodeId(id), address.to_string());
+        }
+    }
+    Ok(View {
+        epoch: cluster["epoch"].as_u64().unwrap_or(0),
+        ring,
+        replication_factor: cluster["replication_factor"].as_u64().unwrap_or(3) as usize,
+        http,
+        fetched: Instant::now(),
+    })
+}
+
+/// Percent-encode a key for a URL path (every byte but unreserved ones).
+pub fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

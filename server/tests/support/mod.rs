@@ -1,0 +1,194 @@
+//! Shared harness of the server tests: real `dynamo serve` processes on 127.0.0.1,
+//! each with its own data directory, killed (SIGKILL) when the harness drops, even
+//! when a test fails. Node `i` of a cluster based at `base` listens for RESP clients
+//! on `base + i`, for HTTP on `base + 150 + i` and for peers on `base + 100 + i`.
+#![allow(dead_code)] // each test file uses part of the harness
+
+use dynamo_server::resp::{call, Value};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Ports are per test (tests run in parallel), on 127.0.0.1.
+pub struct Cluster {
+    pub base: u16,
+    pub partitions: u32,
+    pub replication_factor: usize,
+    /// Nodes that founded the cluster (the rest join through a seed).
+    pub founders: u16,
+    dir: tempfile::TempDir,
+    nodes: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    pub fn start(base: u16, size: u16) -> Cluster {
+        Self::start_with(base, size, 16, 3)
+    }
+
+    pub fn start_with(base: u16, size: u16, partitions: u32, replication_factor: usize) -> Cluster {
+        let mut cluster = Cluster {
+            base,
+            partitions,
+            replication_factor,
+            founders: size,
+            dir: tempfile::tempdir().unwrap(),
+            nodes: Vec::new(),
+        };
+        for id in 1..=size {
+            cluster.nodes.push(None);
+            cluster.spawn(id);
+        }
+        for id in 1..=size {
+            cluster.wait_ready(id);
+        }
+        cluster.wait_healthy();
+        for id in 1..=size {
+            cluster.wait_announced(id, size);
+        }
+        cluster
+    }
+
+    /// Nodes that just started may have lost their first messages to peers that were
+    /// not listening yet, and route around them until a probe answers: wait until
+    /// every node coordinates a quorum write.
+    pub fn wait_healthy(&self) {
+        for id in 1..=self.nodes.len() as u16 {
+            let key = format!("ready-{id}");
+            eventually("a quorum write through every node", || {
+                run(&self.client(id), &[b"SET", key.as_bytes(), b"1"]) == Value::Simple("OK".into())
+            });
+        }
+    }
+
+    /// Node `id`'s `/v1/cluster` document.
+    pub fn view(&self, id: u16) -> serde_json::Value {
+        let url = format!("http://{}/v1/cluster", self.http(id));
+        block_on(async move {
+            let response = reqwest::get(url).await.expect("the http port answers");
+            response.json().await.expect("a json cluster view")
+        })
+    }
+
+    /// Wait until node `id` knows the HTTP address of each of `members` (members
+    /// announce their ports by gossip after they start).
+    pub fn wait_announced(&self, id: u16, members: u16) {
+        eventually("every member's ports announced", || {
+            let view = self.view(id);
+            let known = view["members"].as_array().into_iter().flatten();
+            known.filter(|m| m["http"].is_string()).count() == usize::from(members)
+        });
+    }
+
+    pub fn client(&self, id: u16) -> String {
+        format!("127.0.0.1:{}", self.base + id)
+    }
+
+    pub fn http(&self, id: u16) -> String {
+        format!("127.0.0.1:{}", self.base + 150 + id)
+    }
+
+    /// Start node `id` outside the ring: it announces itself through node 1 and waits
+    /// for an operator to join it.
+    pub fn spawn_joiner(&mut self, id: u16) {
+        while self.nodes.len() < usize::from(id) {
+            self.nodes.push(None);
+        }
+        self.spawn(id);
+        self.wait_ready(id);
+    }
+
+    pub fn spawn(&mut self, id: u16) {
+        let data: PathBuf = self.dir.path().join(format!("n{id}"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dynamo"));
+        command
+            .args(["serve", "--id", &id.to_string(), "--data-dir"])
+            .arg(&data)
+            .args(["--client-listen", &self.client(id)])
+            .args([
+                "--peer-listen",
+                &format!("127.0.0.1:{}", self.base + 100 + id),
+            ])
+            .args(["--http-listen", &self.http(id)])
+            .args([
+                "--cluster",
+                "test",
+                "--partitions",
+                &self.partitions.to_string(),
+            ])
+            .args(["-N", &self.replication_factor.to_string()])
+            .env("DYNAMO_SECRET", "test-secret")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if id <= self.founders {
+            for member in 1..=self.founders {
+                command.args([
+                    "--member",
+                    &format!("{member}=127.0.0.1:{}", self.base + 100 + member),
+                ]);
+            }
+        } else {
+            command.args(["--seed", &format!("1=127.0.0.1:{}", self.base + 101)]);
+        }
+        self.nodes[usize::from(id - 1)] = Some(command.spawn().expect("start dynamo serve"));
+    }
+
+    pub fn wait_ready(&self, id: u16) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(self.client(id)).is_err() {
+            assert!(Instant::now() < deadline, "n{id} did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill(&mut self, id: u16) {
+        if let Some(mut child) = self.nodes[usize::from(id - 1)].take() {
+            child.kill().unwrap(); // SIGKILL: no clean shutdown
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn restart(&mut self, id: u16) {
+        self.spawn(id);
+        self.wait_ready(id);
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for id in 1..=self.nodes.len() as u16 {
+            self.kill(id);
+        }
+    }
+}
+
+pub fn run(address: &str, args: &[&[u8]]) -> Value {
+    block_on(call(address, args)).expect("a reply")
+}
+
+/// Run `future` on a runtime of its own (the harness is synchronous).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(future)
+}
+
+/// Retry until `check` holds (replication and handoff are asynchronous), bounded.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn bulk(value: &[u8]) -> Value {
+    Value::Bulk(Some(value.to_vec()))
+}
