@@ -528,7 +528,13 @@ impl<S: Store> Node<S> {
         let request = self.mint_request();
         self.forwards.insert(request, (origin, home));
         self.send(out, home, Message::Forward { request, command });
-        self.arm_request(out, request);
+        // The home runs the put under its own request deadline and always answers by
+        // then (success or failure); waiting twice as long lets its definitive answer
+        // arrive instead of an "unknown outcome" timeout here, while it still bounds a
+        // home that crashed.
+        let after_ms = self.config.request_timeout_ms.saturating_mul(2);
+        let timer = crate::message::Timer::Request(request);
+        out.push(Output::SetTimer { timer, after_ms });
         Ok(())
     }
 

@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 /// Peer protocol version, in every `Hello` and frame.
-pub const PEER_PROTOCOL_VERSION: u8 = 1;
+pub const PEER_PROTOCOL_VERSION: u8 = 2;
 /// Largest frame: a transfer chunk of `transfer_chunk_keys` maximal values must fit.
 pub const FRAME_BYTES_MAX: usize = 300 * 1024 * 1024;
 /// Largest handshake frame.
@@ -42,6 +42,10 @@ pub struct Credentials {
     pub cluster: String,
     pub secret: Vec<u8>,
     pub node: NodeId,
+    /// This node's peer address, told to every peer it connects to (so a peer that
+    /// has not yet learnt it by gossip can answer: replies travel on the replier's
+    /// own outbound connection).
+    pub listen: String,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -59,6 +63,7 @@ struct Hello {
     version: u8,
     cluster: String,
     node: NodeId,
+    listen: String,
     nonce: [u8; 16],
 }
 
@@ -124,28 +129,32 @@ pub fn decode_frame<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, P
     }
 }
 
-fn proof(credentials: &Credentials, nonce: &[u8; 16], prover: NodeId) -> Vec<u8> {
+/// The MAC a prover computes over the verifier's nonce and its own identity and
+/// address (so neither can be altered in flight without the secret).
+fn mac(credentials: &Credentials, nonce: &[u8; 16], prover: NodeId, listen: &str) -> Hmac<Sha256> {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(&credentials.secret).expect("hmac takes any key length");
-    mac.update(b"dynamo-peer-v1");
+    mac.update(b"dynamo-peer-v2");
     mac.update(credentials.cluster.as_bytes());
     mac.update(nonce);
     mac.update(&prover.0.to_be_bytes());
+    mac.update(&(listen.len() as u32).to_be_bytes());
+    mac.update(listen.as_bytes());
+    mac
+}
+
+fn proof(credentials: &Credentials, nonce: &[u8; 16]) -> Vec<u8> {
+    let mac = mac(credentials, nonce, credentials.node, &credentials.listen);
     mac.finalize().into_bytes().to_vec()
 }
 
 fn verify(
     credentials: &Credentials,
     nonce: &[u8; 16],
-    prover: NodeId,
+    theirs: &Hello,
     claimed: &[u8],
 ) -> Result<(), PeerError> {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(&credentials.secret).expect("hmac takes any key length");
-    mac.update(b"dynamo-peer-v1");
-    mac.update(credentials.cluster.as_bytes());
-    mac.update(nonce);
-    mac.update(&prover.0.to_be_bytes());
+    let mac = mac(credentials, nonce, theirs.node, &theirs.listen);
     mac.verify_slice(claimed).map_err(|_| PeerError::BadProof)
 }
 
@@ -155,13 +164,17 @@ fn fresh_nonce() -> [u8; 16] {
     nonce
 }
 
-/// Both sides of the handshake; returns the authenticated peer id.
-async fn handshake(stream: &mut TcpStream, credentials: &Credentials) -> Result<NodeId, PeerError> {
+/// Both sides of the handshake; returns the authenticated peer id and address.
+async fn handshake(
+    stream: &mut TcpStream,
+    credentials: &Credentials,
+) -> Result<(NodeId, String), PeerError> {
     let exchange = async {
         let mine = Hello {
             version: PEER_PROTOCOL_VERSION,
             cluster: credentials.cluster.clone(),
             node: credentials.node,
+            listen: credentials.listen.clone(),
             nonce: fresh_nonce(),
         };
         write_frame(stream, &mine).await?;
@@ -172,10 +185,10 @@ async fn handshake(stream: &mut TcpStream, credentials: &Credentials) -> Result<
         if theirs.cluster != credentials.cluster {
             return Err(PeerError::WrongCluster(theirs.cluster));
         }
-        write_frame(stream, &proof(credentials, &theirs.nonce, credentials.node)).await?;
+        write_frame(stream, &proof(credentials, &theirs.nonce)).await?;
         let claimed: Vec<u8> = read_frame(stream, HELLO_BYTES_MAX).await?;
-        verify(credentials, &mine.nonce, theirs.node, &claimed)?;
-        Ok(theirs.node)
+        verify(credentials, &mine.nonce, &theirs, &claimed)?;
+        Ok((theirs.node, theirs.listen))
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
         .await
@@ -183,14 +196,20 @@ async fn handshake(stream: &mut TcpStream, credentials: &Credentials) -> Result<
 }
 
 /// Accept peer connections and feed their messages to the driver.
-pub async fn serve(listener: TcpListener, credentials: Credentials, driver: DriverHandle) {
+pub async fn serve(
+    listener: TcpListener,
+    credentials: Credentials,
+    driver: DriverHandle,
+    outbound: Outbound,
+) {
     loop {
         let Ok((stream, remote)) = listener.accept().await else {
             continue;
         };
-        let (credentials, driver) = (credentials.clone(), driver.clone());
+        let (credentials, driver, outbound) =
+            (credentials.clone(), driver.clone(), outbound.clone());
         tokio::spawn(async move {
-            if let Err(error) = receive(stream, &credentials, &driver).await {
+            if let Err(error) = receive(stream, &credentials, &driver, &outbound).await {
                 tracing::debug!(%remote, %error, "peer connection closed");
             }
         });
@@ -201,9 +220,11 @@ async fn receive(
     mut stream: TcpStream,
     credentials: &Credentials,
     driver: &DriverHandle,
+    outbound: &Outbound,
 ) -> Result<(), PeerError> {
     stream.set_nodelay(true)?;
-    let from = handshake(&mut stream, credentials).await?;
+    let (from, listen) = handshake(&mut stream, credentials).await?;
+    outbound.learn(from, listen);
     loop {
         let message: Message = read_frame(&mut stream, FRAME_BYTES_MAX).await?;
         if driver.input(Input::Peer { from, message }).await.is_err() {
@@ -217,8 +238,9 @@ async fn receive(
 pub struct Outbound {
     credentials: Credentials,
     runtime: tokio::runtime::Handle,
-    /// Addresses learnt from configuration (seeds) when membership has none yet.
-    known: Arc<BTreeMap<NodeId, String>>,
+    /// Addresses from configuration (seeds) and from peers' handshakes, for peers the
+    /// membership has no address of yet.
+    known: Arc<Mutex<BTreeMap<NodeId, String>>>,
     queues: Arc<Mutex<BTreeMap<NodeId, mpsc::Sender<Message>>>>,
 }
 
@@ -231,17 +253,26 @@ impl Outbound {
         Self {
             credentials,
             runtime,
-            known: Arc::new(known),
+            known: Arc::new(Mutex::new(known)),
             queues: Arc::default(),
+        }
+    }
+
+    /// Remember where an authenticated peer listens.
+    pub fn learn(&self, node: NodeId, address: String) {
+        if !address.is_empty() {
+            let mut known = self.known.lock().expect("no panics while holding the lock");
+            known.insert(node, address);
         }
     }
 
     /// Queue `message` for `to` (at `address`, else a configured one); drops it when
     /// the peer's queue is full or no address is known.
     pub fn send(&self, to: NodeId, address: Option<String>, message: Message) {
-        let address = address
-            .filter(|a| !a.is_empty())
-            .or_else(|| self.known.get(&to).cloned());
+        let address = address.filter(|a| !a.is_empty()).or_else(|| {
+            let known = self.known.lock().expect("no panics while holding the lock");
+            known.get(&to).cloned()
+        });
         let mut queues = self
             .queues
             .lock()
@@ -303,7 +334,7 @@ async fn connect(
 ) -> Result<TcpStream, PeerError> {
     let mut stream = TcpStream::connect(address).await?;
     stream.set_nodelay(true)?;
-    let node = handshake(&mut stream, credentials).await?;
+    let (node, _) = handshake(&mut stream, credentials).await?;
     if node != peer {
         return Err(PeerError::Decode(format!(
             "expected {peer} at {address}, found {node}"
@@ -321,6 +352,7 @@ mod tests {
             cluster: cluster.into(),
             secret: secret.as_bytes().to_vec(),
             node: NodeId(node),
+            listen: format!("127.0.0.1:{}", 7100 + node),
         }
     }
 
@@ -328,7 +360,10 @@ mod tests {
     async fn pair(
         a: Credentials,
         b: Credentials,
-    ) -> (Result<NodeId, PeerError>, Result<NodeId, PeerError>) {
+    ) -> (
+        Result<(NodeId, String), PeerError>,
+        Result<(NodeId, String), PeerError>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let accept = tokio::spawn(async move {
@@ -344,8 +379,9 @@ mod tests {
     #[tokio::test]
     async fn peers_with_the_secret_authenticate_each_other() {
         let (a, b) = pair(credentials(1, "c", "s"), credentials(2, "c", "s")).await;
-        assert_eq!(a.unwrap(), NodeId(2));
-        assert_eq!(b.unwrap(), NodeId(1));
+        // Each learns the other's id and where it listens.
+        assert_eq!(a.unwrap(), (NodeId(2), "127.0.0.1:7102".to_string()));
+        assert_eq!(b.unwrap(), (NodeId(1), "127.0.0.1:7101".to_string()));
     }
 
     #[tokio::test]

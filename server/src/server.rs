@@ -111,11 +111,13 @@ pub async fn start<S: Store + Send + 'static>(
         cluster: settings.cluster.clone(),
         secret: settings.secret.clone().into_bytes(),
         node: settings.id,
+        listen: peer_addr.to_string(),
     };
     let mut known = settings.seeds.clone();
     known.extend(settings.members.clone());
     let runtime = tokio::runtime::Handle::current();
     let outbound = Outbound::new(credentials.clone(), runtime.clone(), known);
+    let outbound_handle = outbound.clone();
     let (driver, thread) = driver::spawn(node, outbound, runtime);
     let http_state = Arc::new(HttpState {
         driver: driver.clone(),
@@ -123,7 +125,12 @@ pub async fn start<S: Store + Send + 'static>(
         data_file: settings.data_file.clone(),
     });
     let listeners = vec![
-        tokio::spawn(peer::serve(peer_listener, credentials, driver.clone())),
+        tokio::spawn(peer::serve(
+            peer_listener,
+            credentials,
+            driver.clone(),
+            outbound_handle,
+        )),
         tokio::spawn(resp::serve(client_listener, driver.clone(), metrics)),
         tokio::spawn(http::serve(http_listener, http_state)),
     ];

@@ -84,6 +84,17 @@ impl Cluster {
         format!("127.0.0.1:{}", self.base + id)
     }
 
+    /// Node `id`'s log: `$TMPDIR/dynamo-test-{base}-n{id}.log` (outlives the test, for
+    /// reading after a failure; `DYNAMO_TEST_LOG` sets the filter, default `warn`).
+    fn log_file(&self, id: u16) -> Stdio {
+        let path = std::env::temp_dir().join(format!("dynamo-test-{}-n{id}.log", self.base));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path);
+        file.map_or_else(|_| Stdio::null(), Stdio::from)
+    }
+
     pub fn http(&self, id: u16) -> String {
         format!("127.0.0.1:{}", self.base + 150 + id)
     }
@@ -118,9 +129,12 @@ impl Cluster {
             ])
             .args(["-N", &self.replication_factor.to_string()])
             .env("DYNAMO_SECRET", "test-secret")
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("DYNAMO_TEST_LOG").unwrap_or("warn".into()),
+            )
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(self.log_file(id));
         if id <= self.founders {
             for member in 1..=self.founders {
                 command.args([
@@ -181,8 +195,13 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 /// Retry until `check` holds (replication and handoff are asynchronous), bounded.
-pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+pub fn eventually(what: &str, check: impl FnMut() -> bool) {
+    eventually_within(Duration::from_secs(20), what, check);
+}
+
+/// Retry until `check` holds, for at most `limit`.
+pub fn eventually_within(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         std::thread::sleep(Duration::from_millis(100));

@@ -1,0 +1,159 @@
+//! A live cluster grows from 3 to 4 nodes and shrinks back while a writer runs
+//! (Dynamo §4.9): the partitions that move are exactly the claim's plan, and every
+//! acknowledged write is readable afterwards.
+
+mod support;
+
+use dynamo_core::ring::Ring;
+use dynamo_core::types::{NodeId, PartitionId};
+use dynamo_server::client::Client;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{block_on, eventually_within, Cluster};
+
+const N: usize = 3;
+/// The writer's bounds: it stops at the flag, or at these, whichever comes first.
+const WRITES_MAX: usize = 5_000;
+const WRITING_MAX: Duration = Duration::from_secs(120);
+
+fn ring_of(view: &Value) -> Ring {
+    serde_json::from_value(view["ring"].clone()).expect("the view carries the ring")
+}
+
+/// The (partition, receiving node) pairs the claim plans between two rings.
+fn claimed(before: &Ring, after: &Ring) -> BTreeSet<(u32, u32)> {
+    let changes = before.replica_changes(after, N);
+    let pairs = changes.iter().flat_map(|change| {
+        let PartitionId(partition) = change.partition;
+        change.added.iter().map(move |NodeId(to)| (partition, *to))
+    });
+    pairs.collect()
+}
+
+/// The (partition, receiving node) pairs a node reports for its epoch.
+fn planned(view: &Value) -> BTreeSet<(u32, u32)> {
+    let planned = view["transfers"]["planned"].as_array().unwrap();
+    let pair = |t: &Value| {
+        (
+            t["partition"].as_u64().unwrap() as u32,
+            t["to"].as_u64().unwrap() as u32,
+        )
+    };
+    planned.iter().map(pair).collect()
+}
+
+/// What the writer saw: acknowledged (key, value) pairs and failed attempts.
+#[derive(Default)]
+struct Written {
+    acked: Vec<(String, String)>,
+    failed: Vec<String>,
+}
+
+fn writer(seeds: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Written> {
+    std::thread::spawn(move || {
+        block_on(async move {
+            let client = Client::connect(&seeds).await.expect("connect");
+            let mut written = Written::default();
+            let started = Instant::now();
+            for i in 0..WRITES_MAX {
+                if stop.load(Ordering::Relaxed) || started.elapsed() > WRITING_MAX {
+                    break;
+                }
+                let (key, value) = (format!("w-{i}"), format!("v-{i}"));
+                match client.put(&key, value.as_bytes(), Some("")).await {
+                    Ok(_) => written.acked.push((key, value)),
+                    Err(error) => written.failed.push(format!("{key}: {error}")),
+                }
+            }
+            written
+        })
+    })
+}
+
+/// Change membership through node 1 and wait until every node reports the new
+/// epoch's transfers done; return node 1's view of that epoch.
+fn change_and_settle(cluster: &Cluster, action: &str, node: u32, nodes: &[u16]) -> Value {
+    let seeds = vec![cluster.http(1)];
+    let epoch = block_on(async move {
+        let client = Client::connect(&seeds).await.unwrap();
+        client
+            .change(action, NodeId(node))
+            .await
+            .expect("the change is accepted")
+    });
+    for id in nodes {
+        eventually_within(
+            Duration::from_secs(90),
+            "transfers of the new epoch done",
+            || {
+                let view = cluster.view(*id);
+                view["epoch"] == epoch
+                    && view["transfers"]["pending"].as_array().unwrap().is_empty()
+            },
+        );
+    }
+    cluster.view(1)
+}
+
+#[test]
+fn join_and_leave_under_load_move_the_planned_partitions_and_lose_nothing() {
+    let mut cluster = Cluster::start_with(23000, 3, 16, N);
+    let first = ring_of(&cluster.view(1));
+    cluster.spawn_joiner(4);
+    eventually_within(Duration::from_secs(30), "node 4 announces itself", || {
+        let view = cluster.view(1);
+        let members = view["members"].as_array().unwrap().clone();
+        members
+            .iter()
+            .any(|m| m["id"] == 4 && m["status"] == "joining")
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = writer(vec![cluster.http(1)], stop.clone());
+    std::thread::sleep(Duration::from_millis(500));
+
+    let grown = change_and_settle(&cluster, "join", 4, &[1, 2, 3, 4]);
+    let second = ring_of(&grown);
+    assert!(second.members().contains_key(&NodeId(4)));
+    assert!(!planned(&grown).is_empty(), "a join moves partitions");
+    assert_eq!(
+        planned(&grown),
+        claimed(&first, &second),
+        "moves follow the claim"
+    );
+
+    let shrunk = change_and_settle(&cluster, "leave", 4, &[1, 2, 3]);
+    let third = ring_of(&shrunk);
+    assert!(!third.members().contains_key(&NodeId(4)));
+    assert_eq!(
+        planned(&shrunk),
+        claimed(&second, &third),
+        "moves follow the claim"
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    let written = load.join().expect("the writer finishes");
+    assert!(
+        written.acked.len() >= 20,
+        "the writer ran: {} acks",
+        written.acked.len()
+    );
+    assert!(
+        written.failed.is_empty(),
+        "failed writes: {:?}",
+        written.failed
+    );
+    cluster.kill(4); // it left: the three remaining nodes hold everything
+    let seeds = vec![cluster.http(2)];
+    let acked = written.acked;
+    block_on(async move {
+        let client = Client::connect(&seeds).await.unwrap();
+        for (key, value) in &acked {
+            let read = client.get(key).await.expect("a read");
+            let values: Vec<&[u8]> = read.values().collect();
+            assert_eq!(values, vec![value.as_bytes()], "{key}");
+        }
+    });
+}
