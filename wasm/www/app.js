@@ -376,7 +376,7 @@ function drawLog() {
     const line = html('li', { class: `k-${item.kind}` }, undefined, log);
     html('span', { class: 't' }, `${item.at_ms} ms `, line);
     const arrow = item.from != null && item.to != null ? ` n${item.from}→n${item.to}` : ` n${item.node}`;
-    line.append(`${item.kind}${arrow}: ${item.detail}`);
+    line.append(`${item.kind.replace('_', ' ')}${arrow}: ${item.detail}`);
   }
 }
 
