@@ -28,4 +28,14 @@ if cargo tree -p dynamo-core -e normal --all-features | grep -E '\b(tokio|mio|ra
   exit 1
 fi
 
+step "browser visualiser: build the page, then drive it in headless Chromium"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+scripts/build-wasm.sh
+cargo test -p dynamo-wasm --test browser -- --ignored
+
 step "all tests passed"

@@ -182,10 +182,22 @@ pub struct RecordView {
     pub context: Option<String>,
 }
 
-/// A stable, distinct colour per node: hues a golden angle apart.
+/// Colours of nodes 1..=16, chosen to stay apart from their neighbours (a node added
+/// later must not look like one already there).
+const PALETTE: [&str; 16] = [
+    "#4caf50", "#ab47bc", "#fdd835", "#29b6f6", "#ec407a", "#ff7043", "#26a69a", "#7e57c2",
+    "#c0ca33", "#8d6e63", "#5c6bc0", "#ffa726", "#66bb6a", "#d4e157", "#ef5350", "#78909c",
+];
+
+/// A stable, distinct colour per node: the palette, then hues a golden angle apart.
 pub fn colour(node: u32) -> String {
-    let hue = (f64::from(node) * 137.508) % 360.0;
-    format!("hsl({hue:.0}, 62%, 52%)")
+    match node.checked_sub(1).and_then(|i| PALETTE.get(i as usize)) {
+        Some(colour) => colour.to_string(),
+        None => {
+            let hue = (f64::from(node) * 137.508) % 360.0;
+            format!("hsl({hue:.0}, 62%, 52%)")
+        }
+    }
 }
 
 /// A ring position as a fraction of a turn.
