@@ -180,6 +180,18 @@ pub struct RecordView {
     pub siblings: Vec<SiblingView>,
     /// A get's or put's context, as text, for the next put.
     pub context: Option<String>,
+    /// The quorum the request waited for, e.g. "W=2 of N=3".
+    pub quorum: String,
+    /// For an acknowledged put: the nodes holding its version now (the quorum that
+    /// acknowledged it, plus any replica written or repaired since).
+    pub holders: Vec<HolderView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HolderView {
+    pub node: u32,
+    /// "replica", or "hint" when a fallback holds it for a down home.
+    pub how: String,
 }
 
 /// Colours of nodes 1..=16, chosen to stay apart from their neighbours (a node added
@@ -234,7 +246,7 @@ pub fn build(explorer: &Explorer, key: Option<&str>) -> View {
             .collect(),
         moves: viewer.map(moves).unwrap_or_default(),
         key: key.map(|key| key_view(sim, ring, key)),
-        history: history(sim),
+        history: history(sim, &explorer.scenario().setup),
         activity: newest(explorer.activity().cloned().collect(), ACTIVITY_SHOWN_MAX),
         fresh: explorer.fresh().to_vec(),
         cut: explorer.cut().iter().map(|(a, b)| (a.0, b.0)).collect(),
@@ -451,7 +463,7 @@ fn sibling_views(siblings: &Siblings) -> Vec<SiblingView> {
         .collect()
 }
 
-fn history(sim: &Sim) -> Vec<RecordView> {
+fn history(sim: &Sim, setup: &Setup) -> Vec<RecordView> {
     let records = sim.history();
     let skip = records.len().saturating_sub(HISTORY_SHOWN_MAX);
     records
@@ -481,13 +493,54 @@ fn history(sim: &Sim) -> Vec<RecordView> {
                 detail: String::new(),
                 siblings: Vec::new(),
                 context: None,
+                quorum: quorum(&record.op, setup),
+                holders: Vec::new(),
             };
             if let Some((_, reply)) = &record.reply {
                 describe(reply, &mut view);
             }
+            if let (Op::Put { key, .. }, Some((_, Reply::Put { dot, .. }))) =
+                (&record.op, &record.reply)
+            {
+                view.holders = holders(sim, key, *dot);
+            }
             view
         })
         .collect()
+}
+
+fn quorum(op: &Op, setup: &Setup) -> String {
+    let n = setup.replication_factor;
+    match op {
+        Op::Get { .. } => format!("R={} of N={n}", setup.read_quorum),
+        Op::Put { .. } => format!("W={} of N={n}", setup.write_quorum),
+        Op::Join { .. } | Op::Leave { .. } => String::new(),
+    }
+}
+
+/// Every node whose replica, or hint, has seen `dot`.
+fn holders(sim: &Sim, key: &[u8], dot: dynamo_core::clock::Dot) -> Vec<HolderView> {
+    let mut out = Vec::new();
+    for id in sim.node_ids() {
+        if sim.stored(id, key).is_some_and(|s| s.clock().covers(dot)) {
+            out.push(HolderView {
+                node: id.0,
+                how: "replica".to_string(),
+            });
+        }
+        let Some(node) = sim.node(id) else { continue };
+        let hints = node.store().hints(None, usize::MAX).unwrap_or_default();
+        if hints
+            .iter()
+            .any(|(h, s)| h.key == key && s.clock().covers(dot))
+        {
+            out.push(HolderView {
+                node: id.0,
+                how: "hint".to_string(),
+            });
+        }
+    }
+    out
 }
 
 fn describe(reply: &Reply, view: &mut RecordView) {

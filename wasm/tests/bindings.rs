@@ -323,3 +323,64 @@ fn the_js_surface_speaks_json() {
         serde_json::from_str(&compare_strategies(r#"{"weights":[1,1,1,1]}"#).unwrap()).unwrap();
     assert!(balance["partition_ring"]["efficiency"].as_f64().unwrap() > 0.9);
 }
+
+#[test]
+fn an_acknowledged_put_lists_the_replicas_holding_it() {
+    let mut explorer = Explorer::new(Setup::default()).unwrap();
+    let index = explorer
+        .apply(put(1, "cart", "book", None))
+        .unwrap()
+        .unwrap();
+    advance(&mut explorer, 100);
+    let view = look(&explorer, "cart");
+    let record = &view.history[index];
+    assert_eq!(record.quorum, "W=2 of N=3");
+    let holders: Vec<(u32, &str)> = record
+        .holders
+        .iter()
+        .map(|h| (h.node, h.how.as_str()))
+        .collect();
+    assert_eq!(holders.len(), 3, "{holders:?}");
+    assert!(holders.iter().all(|(_, how)| *how == "replica"));
+}
+
+#[test]
+fn anti_entropy_repairs_a_replica_that_missed_writes_and_is_logged_4_7() {
+    let mut explorer = Explorer::new(Setup::default()).unwrap();
+    let homes: Vec<u32> = look(&explorer, "k")
+        .key
+        .unwrap()
+        .preference
+        .iter()
+        .take(3)
+        .map(|p| p.node)
+        .collect();
+    explorer.apply(Action::Isolate { node: homes[2] }).unwrap();
+    explorer.apply(put(homes[0], "k", "v", None)).unwrap();
+    advance(&mut explorer, 300);
+    explorer.apply(Action::Heal).unwrap();
+    let before = look(&explorer, "k").key.unwrap();
+    assert!(
+        before.replicas.iter().all(|r| r.node != homes[2]),
+        "the isolated home missed the put"
+    );
+    // Each node compares one partition per round, so a full pass takes a while.
+    advance(&mut explorer, 30_000);
+    let key = look(&explorer, "k").key.unwrap();
+    let roots: Vec<&Option<String>> = key
+        .replicas
+        .iter()
+        .filter(|r| r.how == "replica")
+        .map(|r| &r.merkle_root)
+        .collect();
+    assert_eq!(roots.len(), 3, "{:?}", key.replicas);
+    assert!(
+        roots.windows(2).all(|w| w[0] == w[1]),
+        "merkle roots agree after repair: {roots:?}"
+    );
+    let kinds: Vec<String> = explorer
+        .activity()
+        .map(|a| format!("{:?}", a.kind))
+        .collect();
+    assert!(kinds.iter().any(|k| k == "AntiEntropy"), "{kinds:?}");
+}

@@ -365,7 +365,10 @@ function drawHistory() {
     html('td', {}, `n${record.via}`, row);
     html('td', {}, `${record.invoked_ms}${record.replied_ms != null ? '→' + record.replied_ms : ''} ms`, row);
     const values = record.siblings.map((s) => `${s.value ?? '(deleted)'} [${s.dot}]`).join(', ');
-    html('td', { class: record.outcome }, `${record.outcome}${record.detail ? ': ' + record.detail : ''}${values ? ' · ' + values : ''}`, row);
+    const holders = record.holders.map((h) => `n${h.node}${h.how === 'hint' ? ' (hint)' : ''}`).join(' ');
+    const quorum = record.quorum ? ` · ${record.quorum}` : '';
+    const held = holders ? ` · now on ${record.holders.length}: ${holders}` : '';
+    html('td', { class: record.outcome }, `${record.outcome}${quorum}${record.detail ? ': ' + record.detail : ''}${values ? ' · ' + values : ''}${held}`, row);
   }
 }
 
