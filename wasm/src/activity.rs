@@ -12,12 +12,13 @@
 //! - inference only reads public state; it never changes the simulation;
 //! - an activity names nodes that exist; `from`/`to` are set only when inferred.
 
+use dynamo_core::clock::VersionVector;
 use dynamo_core::merkle::MerkleHash;
 use dynamo_core::message::Reply;
 use dynamo_core::node::{Node, NodeStats};
 use dynamo_core::sim::{Op, Sim};
 use dynamo_core::store::{HintKey, MemoryStore, Store};
-use dynamo_core::types::{NodeId, PartitionId};
+use dynamo_core::types::{Key, NodeId, PartitionId};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,10 +35,13 @@ pub struct Probe {
     pub epoch: u64,
     pub roots: BTreeMap<PartitionId, MerkleHash>,
     pub hints: BTreeSet<HintKey>,
+    /// Version vectors of the watched keys (recently put) this node stores: a new
+    /// entry names the coordinator whose write just arrived (it minted the dot).
+    pub clocks: BTreeMap<Key, VersionVector>,
 }
 
 impl Probe {
-    pub fn of(sim: &Sim, id: NodeId) -> Probe {
+    pub fn of(sim: &Sim, id: NodeId, watched: &BTreeSet<Key>) -> Probe {
         let Some(node) = sim.node(id) else {
             return Probe::default();
         };
@@ -49,8 +53,35 @@ impl Probe {
             epoch: node.membership().epoch(),
             roots: roots(node),
             hints: hint_keys(node),
+            clocks: watched
+                .iter()
+                .filter_map(|key| Some((key.clone(), sim.stored(id, key)?.clock().clone())))
+                .collect(),
         }
     }
+}
+
+/// The coordinators whose new versions of watched keys in `partition` arrived between
+/// `before` and `after`, with the key.
+fn writers(
+    before: &Probe,
+    after: &Probe,
+    partition: PartitionId,
+    partitions: u32,
+) -> Vec<(NodeId, Key)> {
+    let mut out = Vec::new();
+    for (key, clock) in &after.clocks {
+        if dynamo_core::hash::partition_of_key(key, partitions) != partition {
+            continue;
+        }
+        let old = before.clocks.get(key);
+        for (actor, counter) in clock.iter() {
+            if old.map_or(0, |old| old.get(actor)) < counter {
+                out.push((actor.node, key.clone()));
+            }
+        }
+    }
+    out
 }
 
 fn roots(node: &Node<MemoryStore>) -> BTreeMap<PartitionId, MerkleHash> {
@@ -134,6 +165,7 @@ pub struct Context<'a> {
     pub recent_ms: u64,
     /// Puts forwarded to a home: history index -> the home that coordinated them.
     pub acting: &'a BTreeMap<usize, NodeId>,
+    pub partitions: u32,
 }
 
 impl Context<'_> {
@@ -173,6 +205,22 @@ impl Context<'_> {
                 let via = via.unwrap_or(record.coordinator);
                 fits.then(|| (via, String::from_utf8_lossy(key).into_owned()))
             })
+    }
+
+    /// Whether `coordinator` coordinated a recent put of `key`.
+    fn put_recently(&self, coordinator: NodeId, key: &[u8]) -> bool {
+        let horizon = self.now_ms.saturating_sub(self.recent_ms);
+        let history = self.sim.history();
+        let recent = history.iter().enumerate().rev();
+        let recent = recent.take_while(|(_, record)| record.invoked_ms >= horizon);
+        recent.into_iter().any(|(index, record)| {
+            let via = self
+                .acting
+                .get(&index)
+                .copied()
+                .unwrap_or(record.coordinator);
+            matches!(&record.op, Op::Put { key: k, .. } if k == key) && via == coordinator
+        })
     }
 
     /// A node other than `home` holding a hint for `home` in `partition`.
@@ -297,11 +345,12 @@ fn replica_changes(
                 Some(holder),
                 format!("hinted replica of {partition} delivered"),
             )
-        } else if let Some((via, key)) = cx.recent_put(partition) {
-            if via == node {
-                continue; // the coordinator's own write: the client arrow shows it
-            }
-            item(Kind::Write, Some(via), format!("stores {key}"))
+        } else if let Some(writes) = put_writes(node, partition, before, after, cx) {
+            out.extend(writes.into_iter().map(|(via, key)| {
+                let key = String::from_utf8_lossy(&key).into_owned();
+                item(Kind::Write, Some(via), format!("stores {key}"))
+            }));
+            continue;
         } else {
             item(
                 Kind::Repair,
@@ -311,6 +360,25 @@ fn replica_changes(
         };
         out.push(activity);
     }
+}
+
+/// The writes of recent puts that reached `node` in `partition` (none from itself: the
+/// client arrow shows a coordinator's own write); `None` when the change was no put's.
+fn put_writes(
+    node: NodeId,
+    partition: PartitionId,
+    before: &Probe,
+    after: &Probe,
+    cx: &Context,
+) -> Option<Vec<(NodeId, Key)>> {
+    let writes: Vec<(NodeId, Key)> = writers(before, after, partition, cx.partitions)
+        .into_iter()
+        .filter(|(via, key)| cx.put_recently(*via, key))
+        .collect();
+    if writes.is_empty() {
+        return None;
+    }
+    Some(writes.into_iter().filter(|(via, _)| *via != node).collect())
 }
 
 fn suspicions(node: NodeId, before: &Probe, after: &Probe, cx: &Context, out: &mut Vec<Activity>) {

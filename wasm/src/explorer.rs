@@ -15,8 +15,8 @@
 use crate::activity::{self, Activity, Context, Kind, Probe};
 use crate::scenario::{Action, Scenario, ScenarioError, Setup, NODES_MAX};
 use dynamo_core::clock::VersionVector;
-use dynamo_core::sim::Sim;
-use dynamo_core::types::NodeId;
+use dynamo_core::sim::{Op, Sim};
+use dynamo_core::types::{Key, NodeId};
 use dynamo_core::version::Context as VersionContext;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -24,6 +24,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub const EVENTS_PER_ACTION_MAX: usize = 200_000;
 /// Most activities kept for the page's log.
 pub const ACTIVITY_MAX: usize = 400;
+/// Most recently put keys whose version vectors are probed after every event.
+pub const WATCHED_MAX: usize = 32;
 
 /// A simulated cluster under the page's control.
 #[derive(Debug)]
@@ -47,10 +49,11 @@ impl Explorer {
     pub fn new(setup: Setup) -> Result<Self, ScenarioError> {
         setup.validate()?;
         let sim = Sim::new(setup.seed, setup.nodes, setup.node_config());
+        let none = BTreeSet::new();
         let probes = sim
             .node_ids()
             .iter()
-            .map(|id| (*id, Probe::of(&sim, *id)))
+            .map(|id| (*id, Probe::of(&sim, *id, &none)))
             .collect();
         Ok(Self {
             sim,
@@ -277,11 +280,12 @@ impl Explorer {
 
     /// Probe every node and record what changed since the last probe.
     fn observe(&mut self, invoked: Option<usize>) {
+        let watched = self.watched();
         let after: BTreeMap<NodeId, Probe> = self
             .sim
             .node_ids()
             .iter()
-            .map(|id| (*id, Probe::of(&self.sim, *id)))
+            .map(|id| (*id, Probe::of(&self.sim, *id, &watched)))
             .collect();
         self.attribute_forwards(&after, invoked);
         let mut found = Vec::new();
@@ -290,8 +294,9 @@ impl Explorer {
             now_ms: self.sim.now_ms(),
             step: self.events,
             after: &after,
-            recent_ms: self.scenario.setup.node_config().request_timeout_ms * 2,
+            recent_ms: self.recent_ms(),
             acting: &self.acting,
+            partitions: self.scenario.setup.partitions,
         };
         if let Some(index) = invoked {
             found.extend(activity::client_request(&cx, index));
@@ -317,6 +322,23 @@ impl Explorer {
         }
     }
 
+    /// How far back a put still explains a replica's change: a request's lifetime.
+    fn recent_ms(&self) -> u64 {
+        self.scenario.setup.node_config().request_timeout_ms * 2
+    }
+
+    /// Keys of recent puts, at most `WATCHED_MAX`: their version vectors are probed.
+    fn watched(&self) -> BTreeSet<Key> {
+        let horizon = self.sim.now_ms().saturating_sub(self.recent_ms());
+        let recent = self.sim.history().iter().rev();
+        let recent = recent.take_while(|record| record.invoked_ms >= horizon);
+        let keys = recent.filter_map(|record| match &record.op {
+            Op::Put { key, .. } => Some(key.clone()),
+            _ => None,
+        });
+        keys.take(WATCHED_MAX).collect()
+    }
+
     /// A home whose put count rose without a client request took a forwarded put:
     /// remember it as the put's coordinator, and draw the forward.
     fn attribute_forwards(&mut self, after: &BTreeMap<NodeId, Probe>, invoked: Option<usize>) {
@@ -329,7 +351,7 @@ impl Explorer {
             }
             let forwarded = (0..history.len()).rev().find(|i| {
                 let record = &history[*i];
-                let is_put = matches!(record.op, dynamo_core::sim::Op::Put { .. });
+                let is_put = matches!(record.op, Op::Put { .. });
                 is_put && record.coordinator != *id && !self.acting.contains_key(i)
             });
             let Some(index) = forwarded else { continue };

@@ -384,3 +384,35 @@ fn anti_entropy_repairs_a_replica_that_missed_writes_and_is_logged_4_7() {
         .collect();
     assert!(kinds.iter().any(|k| k == "AntiEntropy"), "{kinds:?}");
 }
+
+#[test]
+fn concurrent_writes_are_drawn_from_the_coordinator_that_minted_them() {
+    let mut explorer = Explorer::new(Setup::default()).unwrap();
+    let homes: Vec<u32> = look(&explorer, "cart")
+        .key
+        .unwrap()
+        .preference
+        .iter()
+        .take(3)
+        .map(|p| p.node)
+        .collect();
+    explorer.apply(put(homes[0], "cart", "left", None)).unwrap();
+    explorer
+        .apply(put(homes[1], "cart", "right", None))
+        .unwrap();
+    advance(&mut explorer, 100);
+    let mut writes: Vec<(u32, u32)> = explorer
+        .activity()
+        .filter(|a| format!("{:?}", a.kind) == "Write")
+        .map(|a| (a.from.unwrap(), a.to.unwrap()))
+        .collect();
+    writes.sort();
+    let mut expected = vec![
+        (homes[0], homes[1]),
+        (homes[0], homes[2]),
+        (homes[1], homes[0]),
+        (homes[1], homes[2]),
+    ];
+    expected.sort();
+    assert_eq!(writes, expected);
+}

@@ -337,6 +337,38 @@ fn put_then_get(driver: &Driver) {
     driver.screenshot("02-put-get");
 }
 
+fn latest_values(driver: &Driver) -> Vec<String> {
+    let values = driver.eval(&format!(
+        "return {VIEW}.history.at(-1).siblings.map(s => s.value).sort();"
+    ));
+    serde_json::from_value(values).expect("sibling values")
+}
+
+fn concurrent_puts_make_siblings(driver: &Driver) {
+    driver.choose("#via", 1);
+    driver.choose("#via2", 2);
+    driver.click("#concurrent"); // two puts over the get's context, through n1 and n2
+    driver.click("#advance");
+    driver.click("#get");
+    driver.click("#advance");
+    assert_eq!(
+        latest_values(driver),
+        ["book-a", "book-b"],
+        "concurrent puts are siblings"
+    );
+    driver.screenshot("03-siblings");
+    driver.type_into("#value", "merged");
+    driver.click("#put-context"); // over the get's context, which covers both
+    driver.click("#advance");
+    driver.click("#get");
+    driver.click("#advance");
+    assert_eq!(
+        latest_values(driver),
+        ["merged"],
+        "a put with the read's context resolves them"
+    );
+}
+
 fn crash_shows_a_hint(driver: &Driver) {
     let homes = homes(driver);
     let (coordinator, down) = (homes[0], homes[2]);
@@ -360,7 +392,7 @@ fn crash_shows_a_hint(driver: &Driver) {
     assert_eq!(hint_row, 1.0);
     let badge = driver.number("document.querySelectorAll('#node-badges .badge .hints').length");
     assert_eq!(badge, 1.0, "the holder's badge counts its hint");
-    driver.screenshot("03-hint");
+    driver.screenshot("04-hint");
     driver.click("#restart");
     driver.click("#advance-long");
     driver.click("#advance-long");
@@ -372,7 +404,7 @@ fn crash_shows_a_hint(driver: &Driver) {
         "document.querySelectorAll('#replicas tr[data-how=\"replica\"]').length - ({VIEW}.key.replicas.some(r => r.node === {down}) ? 0 : 100)"
     ));
     assert_eq!(restored, 3.0, "the recovered home holds its replica again");
-    driver.screenshot("04-handoff");
+    driver.screenshot("05-handoff");
 }
 
 fn adding_a_node_moves_partitions(driver: &Driver) {
@@ -387,7 +419,7 @@ fn adding_a_node_moves_partitions(driver: &Driver) {
     assert!(moves >= 5.0, "the moving partitions are listed: {moves}");
     let moving = driver.number("document.querySelectorAll('#segments path.segment.moving').length");
     assert!(moving >= 1.0, "transfers are still running and highlighted");
-    driver.screenshot("05-join-moving");
+    driver.screenshot("06-join-moving");
     for _ in 0..5 {
         driver.click("#advance-long");
     }
@@ -397,7 +429,7 @@ fn adding_a_node_moves_partitions(driver: &Driver) {
     );
     let moving = driver.number("document.querySelectorAll('#segments path.segment.moving').length");
     assert_eq!(moving, 0.0);
-    driver.screenshot("06-join-done");
+    driver.screenshot("07-join-done");
 }
 
 fn strategies_compare(driver: &Driver) {
@@ -413,7 +445,7 @@ fn strategies_compare(driver: &Driver) {
         "strategy 3 balances better: {partitions} vs {tokens}"
     );
     driver.eval("document.getElementById('balance').scrollIntoView(); return 0;");
-    driver.screenshot("07-balance");
+    driver.screenshot("08-balance");
 }
 
 fn shared_link_replays(driver: &Driver) {
@@ -449,6 +481,7 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
     load(&driver, &format!("http://127.0.0.1:{port}/"));
     ring_is_drawn(&driver);
     put_then_get(&driver);
+    concurrent_puts_make_siblings(&driver);
     crash_shows_a_hint(&driver);
     adding_a_node_moves_partitions(&driver);
     strategies_compare(&driver);
@@ -460,9 +493,10 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
         for name in [
             "01-ring",
             "02-put-get",
-            "03-hint",
-            "05-join-moving",
-            "07-balance",
+            "03-siblings",
+            "04-hint",
+            "06-join-moving",
+            "08-balance",
         ] {
             let file = format!("{name}.png");
             std::fs::copy(artifacts().join(&file), docs.join(&file)).unwrap();
