@@ -2,11 +2,14 @@
 //!
 //! `dynamo_core::sim::Sim` does not expose its messages in flight, so the visualiser
 //! cannot read who sent what. Instead it probes every node before and after each event
-//! (stats counters, Merkle roots, hints, suspicions, ring epoch) and names the change:
-//! a replica's root moved while a put of that partition was recent, so the put's
-//! coordinator wrote to it; a hint disappeared from a fallback and its delivery counter
-//! rose, so the home acknowledged a handoff; and so on. Arrows are drawn only where the
-//! sender follows from the state; everything else is a pulse on the node that changed.
+//! (stats counters, Merkle roots, hints, suspicions, ring epoch, and the version vectors
+//! of recently put keys) and names the change: a replica's version vector gained an
+//! entry of the coordinator of a recent put of that key, so that coordinator's write
+//! arrived (the dot names who minted it); a hint disappeared from a fallback and its
+//! delivery counter rose, so the home acknowledged a handoff; and so on. Arrows are
+//! drawn only where the sender follows from the state; everything else is a pulse on
+//! the node that changed. Reads, pings and gossip change no observable state, so they
+//! are not drawn.
 //!
 //! Invariants:
 //! - inference only reads public state; it never changes the simulation;
