@@ -80,8 +80,9 @@ pub struct Livelock {
     pub in_flight_messages: usize,
 }
 
+/// A simulator event, as observers see it (the visualiser draws these).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Event {
+pub enum Event {
     Deliver {
         to: NodeId,
         from: NodeId,
@@ -120,6 +121,17 @@ pub struct Sim {
     history: History,
     mutant: Mutant,
     steps: usize,
+    /// The event `step` processed last, and whether it reached a running node.
+    last: Option<(Event, bool)>,
+}
+
+/// A message on the wire: sent, not yet delivered (or dropped on arrival).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InFlight<'a> {
+    pub deliver_at_ms: u64,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub message: &'a Message,
 }
 
 impl Sim {
@@ -140,6 +152,7 @@ impl Sim {
             history: Vec::new(),
             mutant: Mutant::None,
             steps: 0,
+            last: None,
         };
         for id in members.keys() {
             let mut node_config = config.clone();
@@ -363,30 +376,58 @@ impl Sim {
         let event = self.queue.remove(&(at, seq)).expect("present");
         self.now_ms = self.now_ms.max(at);
         self.steps += 1;
-        match event {
+        let reached = match &event {
             Event::Deliver { to, from, message } => {
-                if self.is_up(to) {
-                    self.step_node(to, Input::Peer { from, message });
+                let up = self.is_up(*to);
+                if up {
+                    let input = Input::Peer {
+                        from: *from,
+                        message: message.clone(),
+                    };
+                    self.step_node(*to, input);
                 }
+                up
             }
             Event::Fire {
                 node,
                 timer,
                 generation,
-            } => {
-                let armed =
-                    self.hosts.get(&node).and_then(|h| h.timers.get(&timer)) == Some(&generation);
-                if armed {
-                    self.hosts
-                        .get_mut(&node)
-                        .expect("exists")
-                        .timers
-                        .remove(&timer);
-                    self.step_node(node, Input::Timeout(timer));
-                }
-            }
-        }
+            } => self.fire(*node, *timer, *generation),
+        };
+        self.last = Some((event, reached));
         true
+    }
+
+    /// Fire `timer` on `node` if this firing is still the armed one.
+    fn fire(&mut self, node: NodeId, timer: Timer, generation: u64) -> bool {
+        let host = self.hosts.get_mut(&node).expect("exists");
+        if host.timers.get(&timer) != Some(&generation) {
+            return false;
+        }
+        host.timers.remove(&timer);
+        self.step_node(node, Input::Timeout(timer));
+        true
+    }
+
+    /// The event the last `step` processed, and whether it reached a running node
+    /// (a message to a crashed node, or a timer that was re-armed since, does not).
+    pub fn last_event(&self) -> Option<(&Event, bool)> {
+        self.last.as_ref().map(|(event, reached)| (event, *reached))
+    }
+
+    /// Messages sent and not yet delivered, in delivery order.
+    pub fn in_flight(&self) -> impl Iterator<Item = InFlight<'_>> + '_ {
+        self.queue
+            .iter()
+            .filter_map(|(&(at, _), event)| match event {
+                Event::Deliver { to, from, message } => Some(InFlight {
+                    deliver_at_ms: at,
+                    from: *from,
+                    to: *to,
+                    message,
+                }),
+                Event::Fire { .. } => None,
+            })
     }
 
     /// Run until simulated time reaches `now + duration_ms`.

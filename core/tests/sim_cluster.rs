@@ -315,3 +315,43 @@ fn a_lossy_duplicating_network_loses_no_acknowledged_write() {
     let violations = check(&sim);
     assert!(violations.is_empty(), "{violations:?}");
 }
+
+#[test]
+fn observers_see_the_write_fan_out_and_each_delivery() {
+    use dynamo_core::message::Message;
+    use dynamo_core::sim::Event;
+    let mut sim = Sim::new(2, 3, config());
+    let key = b"cart";
+    let coordinator = sim.homes(key)[0];
+    sim.put(
+        coordinator,
+        key,
+        VersionVector::new(),
+        Some(b"book".to_vec()),
+    );
+    // The put is a client input: it runs at once, and the writes to the other two
+    // homes are on the wire.
+    let writes: Vec<_> = sim
+        .in_flight()
+        .filter(|m| matches!(m.message, Message::Write { .. }))
+        .map(|m| (m.from, m.to))
+        .collect();
+    let others: Vec<_> = sim.homes(key)[1..]
+        .iter()
+        .map(|home| (coordinator, *home))
+        .collect();
+    assert_eq!(writes, others, "one write to each other home replica");
+    let mut delivered = 0;
+    while sim.step() {
+        if let Some((Event::Deliver { message, to, .. }, reached)) = sim.last_event() {
+            if matches!(message, Message::Write { .. }) {
+                assert!(reached && others.iter().any(|(_, home)| home == to));
+                delivered += 1;
+            }
+        }
+        if sim.in_flight().next().is_none() && delivered == 2 {
+            break;
+        }
+    }
+    assert_eq!(delivered, 2);
+}
