@@ -1,43 +1,47 @@
 //! The explorer: a simulated cluster, the scenario that built it, and what happened.
 //!
 //! Every change goes through [`Explorer::apply`], which checks the action, performs it
-//! on `dynamo_core::sim::Sim`, records it in the scenario and infers the activity of
-//! every simulator event it caused (see `activity.rs`). Time moves one event at a time
-//! so that each event's effects can be observed; a replay of the scenario performs the
-//! same events in the same order, so it reaches the same state.
+//! on `dynamo_core::sim::Sim`, records it in the scenario and logs what each simulator
+//! event did: the message it delivered or the timer it fired (`Sim::last_event`), the
+//! messages it sent (`Sim::in_flight`, mirrored by [`Wire`]), the client request they
+//! serve ([`Requests`]) and the state changes no message states (`activity::changes`).
+//! Time moves one event at a time so that each event can be observed; a replay of the
+//! scenario performs the same events in the same order, so it reaches the same state.
 //!
 //! Invariants:
-//! - the scenario holds exactly the actions applied successfully, in order;
-//! - one `apply` processes at most `EVENTS_PER_ACTION_MAX` events (bounded work per
-//!   call, whatever the page asks);
-//! - the activity log holds at most `ACTIVITY_MAX` entries, newest last.
+//! - the scenario holds exactly what was performed, in order, so that a replay
+//!   performs the same events (an advance is recorded as the events it processed);
+//! - one `apply` processes at most `EVENTS_PER_ACTION_MAX` events;
+//! - the activity log holds at most `ACTIVITY_MAX` entries, newest last;
+//! - `probes` holds a current probe of every node after each call (`None`: down).
 
-use crate::activity::{self, Activity, Context, Kind, Probe};
-use crate::scenario::{Action, Scenario, ScenarioError, Setup, NODES_MAX};
+use crate::activity::{self, Activity, Kind, Probe, Stamp};
+use crate::requests::Requests;
+use crate::scenario::{Action, Scenario, ScenarioError, Setup, EVENTS_PER_ACTION_MAX, NODES_MAX};
+use crate::wire::{self, Changes, Flight, MessageView, Wire};
 use dynamo_core::clock::VersionVector;
-use dynamo_core::sim::{Op, Sim};
-use dynamo_core::types::{Key, NodeId};
+use dynamo_core::message::Timer;
+use dynamo_core::sim::{Event, Sim};
+use dynamo_core::types::NodeId;
 use dynamo_core::version::Context as VersionContext;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Most simulator events one action may process.
-pub const EVENTS_PER_ACTION_MAX: usize = 200_000;
 /// Most activities kept for the page's log.
 pub const ACTIVITY_MAX: usize = 400;
-/// Most recently put keys whose version vectors are probed after every event.
-pub const WATCHED_MAX: usize = 32;
 
 /// A simulated cluster under the page's control.
 #[derive(Debug)]
 pub struct Explorer {
     sim: Sim,
     scenario: Scenario,
-    probes: BTreeMap<NodeId, Probe>,
+    wire: Wire,
+    requests: Requests,
+    probes: BTreeMap<NodeId, Option<Probe>>,
     activity: VecDeque<Activity>,
     /// Activities of the last action (what the page animates now), oldest first.
     fresh: Vec<Activity>,
-    /// Forwarded puts: history index -> the home that coordinated them.
-    acting: BTreeMap<usize, NodeId>,
+    /// The last simulator event, described even when it did nothing visible.
+    last: Option<Activity>,
     /// History entries still waiting for their reply.
     unanswered: BTreeSet<usize>,
     /// Links cut since the last heal (the simulator keeps its own, privately).
@@ -45,27 +49,41 @@ pub struct Explorer {
     events: u64,
 }
 
+/// What one event was, in owned form (the simulator's own borrows it).
+enum Happened {
+    Delivered {
+        from: NodeId,
+        to: NodeId,
+        message: MessageView,
+        reached: bool,
+    },
+    Fired {
+        node: NodeId,
+        timer: Timer,
+        reached: bool,
+    },
+}
+
 impl Explorer {
     pub fn new(setup: Setup) -> Result<Self, ScenarioError> {
         setup.validate()?;
         let sim = Sim::new(setup.seed, setup.nodes, setup.node_config());
-        let none = BTreeSet::new();
-        let probes = sim
-            .node_ids()
-            .iter()
-            .map(|id| (*id, Probe::of(&sim, *id, &none)))
-            .collect();
-        Ok(Self {
+        let mut explorer = Self {
             sim,
             scenario: Scenario::new(setup),
-            probes,
+            wire: Wire::default(),
+            requests: Requests::default(),
+            probes: BTreeMap::new(),
             activity: VecDeque::new(),
             fresh: Vec::new(),
-            acting: BTreeMap::new(),
+            last: None,
             unanswered: BTreeSet::new(),
             cut: BTreeSet::new(),
             events: 0,
-        })
+        };
+        explorer.wire.sync(&explorer.sim);
+        explorer.probe_all();
+        Ok(explorer)
     }
 
     /// Rebuild the state a scenario describes, by applying its actions in order.
@@ -73,7 +91,7 @@ impl Explorer {
         let mut explorer = Self::new(scenario.setup.clone())?;
         for (index, action) in scenario.actions.iter().enumerate() {
             explorer
-                .apply(action.clone())
+                .replay_one(action)
                 .map_err(|error| ScenarioError::Parse {
                     reason: format!("action {index}: {error}"),
                 })?;
@@ -97,6 +115,20 @@ impl Explorer {
         &self.fresh
     }
 
+    /// The last simulator event processed, whether or not it did anything visible.
+    pub fn last_event(&self) -> Option<&Activity> {
+        self.last.as_ref()
+    }
+
+    /// Messages in flight now, in delivery order.
+    pub fn in_flight(&self) -> impl Iterator<Item = &Flight> + '_ {
+        self.wire.flights()
+    }
+
+    pub fn requests(&self) -> &Requests {
+        &self.requests
+    }
+
     pub fn cut(&self) -> &BTreeSet<(NodeId, NodeId)> {
         &self.cut
     }
@@ -109,18 +141,33 @@ impl Explorer {
     /// Check and perform `action`; on success it joins the scenario. Returns the
     /// history index of a client or operator request.
     pub fn apply(&mut self, action: Action) -> Result<Option<usize>, ScenarioError> {
+        self.scenario.check_room()?;
         self.fresh.clear();
-        let request = self.perform(&action)?;
-        self.scenario.record(action)?;
+        let (request, performed) = self.perform(&action)?;
+        for action in performed {
+            self.scenario.record(action)?;
+        }
         Ok(request)
     }
 
-    fn perform(&mut self, action: &Action) -> Result<Option<usize>, ScenarioError> {
-        match action {
+    /// Replay a recorded action exactly as recorded (an old-style advance included).
+    fn replay_one(&mut self, action: &Action) -> Result<(), ScenarioError> {
+        self.scenario.check_room()?;
+        self.fresh.clear();
+        if let Action::Advance { ms } = action {
+            self.advance(*ms);
+            return self.scenario.record(action.clone());
+        }
+        self.apply(action.clone()).map(|_| ())
+    }
+
+    /// Perform `action`; returns the request it issued and the actions to record.
+    fn perform(&mut self, action: &Action) -> Result<(Option<usize>, Vec<Action>), ScenarioError> {
+        let request = match action {
             Action::Get { via, key } => {
                 let via = self.reachable(*via)?;
                 let key = non_empty(key)?;
-                Ok(Some(self.request(|sim| sim.get(via, key))))
+                self.request(|sim| sim.get(via, key))
             }
             Action::Put {
                 via,
@@ -132,27 +179,46 @@ impl Explorer {
                 let key = non_empty(key)?;
                 let context = parse_context(context.as_deref())?;
                 let value = value.as_ref().map(|v| v.as_bytes().to_vec());
-                Ok(Some(self.request(|sim| sim.put(via, key, context, value))))
+                self.request(|sim| sim.put(via, key, context, value))
             }
             Action::Join { via, node } => {
                 let (via, node) = (self.reachable(*via)?, self.known(*node)?);
-                Ok(Some(self.request(|sim| sim.join(via, node))))
+                self.request(|sim| sim.join(via, node))
             }
             Action::Leave { via, node } => {
                 let (via, node) = (self.reachable(*via)?, self.known(*node)?);
-                Ok(Some(self.request(|sim| sim.leave(via, node))))
+                self.request(|sim| sim.leave(via, node))
             }
             Action::Step { events } => {
-                self.run(*events as usize, u64::MAX);
-                Ok(None)
+                let events = (*events).min(EVENTS_PER_ACTION_MAX);
+                let done = self.run(events, u64::MAX);
+                return Ok((None, vec![Action::Step { events: done }]));
             }
-            Action::Advance { ms } => {
-                let until = self.sim.now_ms().saturating_add(*ms);
-                self.run(EVENTS_PER_ACTION_MAX, until);
-                Ok(None)
+            Action::Advance { ms } => return Ok((None, self.advance(*ms))),
+            fault => {
+                self.fault(fault)?;
+                return Ok((None, vec![action.clone()]));
             }
-            fault => self.fault(fault).map(|()| None),
+        };
+        Ok((Some(request), vec![action.clone()]))
+    }
+
+    /// Process the events due in the next `ms`; returns how to record it: the events
+    /// processed as a `Step`, and the idle time once none was left (every node down).
+    fn advance(&mut self, ms: u64) -> Vec<Action> {
+        let until = self.sim.now_ms().saturating_add(ms);
+        let done = self.run(EVENTS_PER_ACTION_MAX, until);
+        let mut performed = Vec::new();
+        if done > 0 {
+            performed.push(Action::Step { events: done });
         }
+        let idle = until.saturating_sub(self.sim.now_ms());
+        if done < EVENTS_PER_ACTION_MAX && idle > 0 {
+            // Nothing left to run: time still passes (no event can happen meanwhile).
+            self.sim.run_for(idle);
+            performed.push(Action::Advance { ms: idle });
+        }
+        performed
     }
 
     /// Crashes, restarts, cuts, heals and new nodes.
@@ -194,9 +260,11 @@ impl Explorer {
                 })
             }
         };
-        let item = self.item(Kind::Operator, node.0, detail);
+        let item = self.stamp().item(Kind::Operator, node, detail);
         self.push(item);
-        self.observe(None);
+        // A restarted or new node starts by sending gossip: those messages are new.
+        self.wire.sync(&self.sim);
+        self.probe_all();
         Ok(())
     }
 
@@ -222,16 +290,10 @@ impl Explorer {
         self.cut.insert((a.min(b), a.max(b)));
     }
 
-    fn item(&self, kind: Kind, node: u32, detail: String) -> Activity {
-        Activity {
+    fn stamp(&self) -> Stamp {
+        Stamp {
             at_ms: self.sim.now_ms(),
             step: self.events,
-            kind,
-            node,
-            from: None,
-            to: None,
-            partition: None,
-            detail,
         }
     }
 
@@ -254,115 +316,208 @@ impl Explorer {
         }
     }
 
+    fn probe_all(&mut self) {
+        self.probes = self
+            .sim
+            .node_ids()
+            .into_iter()
+            .map(|id| (id, Probe::of(&self.sim, id)))
+            .collect();
+    }
+
+    /// Issue a client request: its coordinator runs at once, so the messages it sent
+    /// serve this request.
     fn request(&mut self, issue: impl FnOnce(&mut Sim) -> usize) -> usize {
         let index = issue(&mut self.sim);
         self.unanswered.insert(index);
-        self.observe(Some(index));
+        let coordinator = self.sim.history()[index].coordinator;
+        let changes = self.wire.sync(&self.sim);
+        self.attribute(&changes, coordinator, index);
+        let stamp = self.stamp();
+        let mut found: Vec<Activity> = activity::client_request(stamp, &self.sim, index)
+            .into_iter()
+            .collect();
+        found.extend(self.reprobe(coordinator, None));
+        found.extend(self.replies());
+        self.extend(found);
         index
     }
 
     /// Process up to `events_max` events, stopping once simulated time reaches
     /// `until_ms` (the event that crosses it is processed: `Sim` does not tell when
-    /// the next event is due).
-    fn run(&mut self, events_max: usize, until_ms: u64) {
-        for _ in 0..events_max.min(EVENTS_PER_ACTION_MAX) {
+    /// the next timer is due). Returns the events processed.
+    fn run(&mut self, events_max: u32, until_ms: u64) -> u32 {
+        let mut done = 0;
+        while done < events_max.min(EVENTS_PER_ACTION_MAX) {
             if self.sim.now_ms() >= until_ms || !self.sim.step() {
                 break;
             }
+            done += 1;
             self.events += 1;
-            self.observe(None);
+            self.observe();
         }
-        if until_ms != u64::MAX && self.sim.now_ms() < until_ms {
-            // Nothing left to run (every node down): time still passes.
-            self.sim.run_for(until_ms - self.sim.now_ms());
+        done
+    }
+
+    /// Record what the event just processed did.
+    fn observe(&mut self) {
+        let mut changes = self.wire.sync(&self.sim);
+        let Some(happened) = self.happened(&mut changes.gone) else {
+            return;
+        };
+        let stamp = self.stamp();
+        let (item, ran, request) = match happened {
+            Happened::Delivered {
+                from,
+                to,
+                message,
+                reached,
+            } => {
+                let request = message.request;
+                if let (true, Some(index)) = (reached && message.kind.is_answer(), request) {
+                    let (ok, in_time) = (
+                        message.kind != wire::MessageKind::Refused,
+                        self.unanswered.contains(&index),
+                    );
+                    self.requests.answer(index, from, ok, in_time);
+                }
+                let item = activity::delivery(stamp, from, to, message, reached);
+                (item, reached.then_some(to), request)
+            }
+            Happened::Fired {
+                node,
+                timer,
+                reached,
+            } => {
+                let request = match timer {
+                    Timer::Request(id) => self.requests.by_peer(node, id),
+                    _ => None,
+                };
+                let item = activity::timer(stamp, node, timer, request, reached);
+                (item, reached.then_some(node), request)
+            }
+        };
+        if let (Some(node), Some(index)) = (ran, request) {
+            self.attribute(&changes, node, index);
+        }
+        self.record_event(item, ran, &changes);
+    }
+
+    /// The last event, with the delivered message as the mirror knew it (sent when,
+    /// serving which request).
+    fn happened(&self, gone: &mut Vec<Flight>) -> Option<Happened> {
+        let (event, reached) = self.sim.last_event()?;
+        Some(match event {
+            Event::Deliver { to, from, message } => {
+                let kind = wire::MessageKind::of(message);
+                let mirrored = gone
+                    .iter()
+                    .position(|f| f.from == from.0 && f.to == to.0 && f.message.kind == kind);
+                let message = match mirrored {
+                    Some(at) => gone.swap_remove(at).message,
+                    None => wire::describe(message),
+                };
+                Happened::Delivered {
+                    from: *from,
+                    to: *to,
+                    message,
+                    reached,
+                }
+            }
+            Event::Fire { node, timer, .. } => Happened::Fired {
+                node: *node,
+                timer: *timer,
+                reached,
+            },
+        })
+    }
+
+    /// Log `item` and the changes of the node that ran, unless it did nothing.
+    fn record_event(&mut self, mut item: Activity, ran: Option<NodeId>, changes: &Changes) {
+        let pulses = match ran {
+            Some(node) => self.reprobe(node, Some(&mut item)),
+            None => Vec::new(),
+        };
+        let sent = self.sent_summary(changes);
+        if !sent.is_empty() {
+            item.detail = format!("{} → {sent}", item.detail);
+        }
+        self.last = Some(item.clone());
+        // Timers that found nothing to do, or were no longer armed, would only bury
+        // the messages in the log; `last` still tells the page what the step was.
+        let idle = sent.is_empty() && pulses.is_empty();
+        if ran.is_none() && item.kind != Kind::Lost || item.kind == Kind::Timer && idle {
+            return;
+        }
+        let mut found = vec![item];
+        found.extend(pulses);
+        found.extend(self.replies());
+        self.extend(found);
+    }
+
+    /// Re-probe `node` after it ran; the state changes no message states, as pulses.
+    /// A delivered message's `item` gets what its receiver's counters show it did.
+    fn reprobe(&mut self, node: NodeId, item: Option<&mut Activity>) -> Vec<Activity> {
+        let after = Probe::of(&self.sim, node);
+        let before = self.probes.insert(node, after.clone()).flatten();
+        let (Some(before), Some(after)) = (before, after) else {
+            return Vec::new();
+        };
+        if let (Some(item), Some(effect)) = (item, activity::effect(&before.stats, &after.stats)) {
+            item.detail = if item.detail.is_empty() {
+                effect
+            } else {
+                format!("{}: {effect}", item.detail)
+            };
+        }
+        activity::changes(self.stamp(), node, &before, &after)
+    }
+
+    /// "sends gossip to n3, write to n2" for the messages an event sent.
+    fn sent_summary(&self, changes: &Changes) -> String {
+        let sent: Vec<String> = changes
+            .sent
+            .iter()
+            .filter_map(|at| self.wire.flight(*at))
+            .map(|f| format!("{} to n{}", f.message.kind.name(), f.to))
+            .collect();
+        if sent.is_empty() {
+            String::new()
+        } else {
+            format!("sends {}", sent.join(", "))
         }
     }
 
-    /// Probe every node and record what changed since the last probe.
-    fn observe(&mut self, invoked: Option<usize>) {
-        let watched = self.watched();
-        let after: BTreeMap<NodeId, Probe> = self
-            .sim
-            .node_ids()
-            .iter()
-            .map(|id| (*id, Probe::of(&self.sim, *id, &watched)))
-            .collect();
-        self.attribute_forwards(&after, invoked);
-        let mut found = Vec::new();
-        let cx = Context {
-            sim: &self.sim,
-            now_ms: self.sim.now_ms(),
-            step: self.events,
-            after: &after,
-            recent_ms: self.recent_ms(),
-            acting: &self.acting,
-            partitions: self.scenario.setup.partitions,
-        };
-        if let Some(index) = invoked {
-            found.extend(activity::client_request(&cx, index));
+    /// The messages `node` just sent serve client request `index`.
+    fn attribute(&mut self, changes: &Changes, node: NodeId, index: usize) {
+        for at in &changes.sent {
+            if let Some(flight) = self.wire.flight_mut(*at) {
+                if flight.from == node.0 {
+                    self.requests.attribute(index, flight);
+                }
+            }
         }
-        let absent = Probe::default();
-        for (id, probe) in &after {
-            let before = self.probes.get(id).unwrap_or(&absent);
-            found.extend(activity::classify(*id, before, probe, &cx));
-        }
+    }
+
+    /// Replies that arrived since the last look, as activities.
+    fn replies(&mut self) -> Vec<Activity> {
         let answered: Vec<usize> = self
             .unanswered
             .iter()
             .copied()
             .filter(|i| self.sim.reply(*i).is_some())
             .collect();
+        let stamp = self.stamp();
+        let mut found = Vec::new();
         for index in answered {
             self.unanswered.remove(&index);
-            found.extend(activity::reply(&cx, index));
+            found.extend(activity::reply(stamp, &self.sim, index));
         }
-        self.probes = after;
-        for item in found {
-            self.push(item);
-        }
+        found
     }
 
-    /// How far back a put still explains a replica's change: a request's lifetime.
-    fn recent_ms(&self) -> u64 {
-        self.scenario.setup.node_config().request_timeout_ms * 2
-    }
-
-    /// Keys of recent puts, at most `WATCHED_MAX`: their version vectors are probed.
-    fn watched(&self) -> BTreeSet<Key> {
-        let horizon = self.sim.now_ms().saturating_sub(self.recent_ms());
-        let recent = self.sim.history().iter().rev();
-        let recent = recent.take_while(|record| record.invoked_ms >= horizon);
-        let keys = recent.filter_map(|record| match &record.op {
-            Op::Put { key, .. } => Some(key.clone()),
-            _ => None,
-        });
-        keys.take(WATCHED_MAX).collect()
-    }
-
-    /// A home whose put count rose without a client request took a forwarded put:
-    /// remember it as the put's coordinator, and draw the forward.
-    fn attribute_forwards(&mut self, after: &BTreeMap<NodeId, Probe>, invoked: Option<usize>) {
-        for (id, probe) in after {
-            let before = self.probes.get(id).map_or(0, |p| p.stats.puts);
-            let history = self.sim.history();
-            let by_client = invoked.is_some_and(|i| history[i].coordinator == *id);
-            if probe.stats.puts <= before || by_client {
-                continue;
-            }
-            let forwarded = (0..history.len()).rev().find(|i| {
-                let record = &history[*i];
-                let is_put = matches!(record.op, Op::Put { .. });
-                is_put && record.coordinator != *id && !self.acting.contains_key(i)
-            });
-            let Some(index) = forwarded else { continue };
-            let from = history[index].coordinator;
-            self.acting.insert(index, *id);
-            let detail = format!("coordinates put #{index} for {from}");
-            let item = Activity {
-                from: Some(from.0),
-                to: Some(id.0),
-                ..self.item(Kind::Forward, id.0, detail)
-            };
+    fn extend(&mut self, items: Vec<Activity>) {
+        for item in items {
             self.push(item);
         }
     }

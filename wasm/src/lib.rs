@@ -4,8 +4,9 @@
 //! `dynamo_core::sim`, the same seeded cluster simulator the core's tests run, so the
 //! page shows exactly the protocol the server runs. This crate holds **no protocol
 //! logic**: it turns page actions into simulator calls and simulator state into a view
-//! model (ring segments, owners, colours, preference lists, per-node state, inferred
-//! message arrows) that JavaScript only draws.
+//! model (ring segments, owners, colours, preference lists, per-node state, and the
+//! simulator's real messages: delivered ones and those still in flight) that
+//! JavaScript only draws.
 //!
 //! # Layout
 //!
@@ -13,7 +14,9 @@
 //! |---|---|
 //! | [`scenario`] | setup + actions: a replayable, shareable description of a run |
 //! | [`explorer`] | applies actions to a `Sim`, one event at a time, and records activity |
-//! | [`activity`] | infers what each event did from the nodes' public state |
+//! | [`wire`] | the messages in flight, mirrored from `Sim::in_flight` with send times |
+//! | [`requests`] | which client request each message serves; the answers it collected |
+//! | [`activity`] | what each event did: the message delivered, the timer fired, pulses |
 //! | [`view`] | the view model handed to the page |
 //! | [`balance`] | Dynamo §6.2: strategy 1 (tokens) against strategy 3 (equal partitions) |
 //! | [`bindings`] | the `#[wasm_bindgen]` surface: JSON text in and out |
@@ -38,5 +41,7 @@ pub mod activity;
 pub mod balance;
 pub mod bindings;
 pub mod explorer;
+pub mod requests;
 pub mod scenario;
 pub mod view;
+pub mod wire;

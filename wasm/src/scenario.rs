@@ -5,8 +5,11 @@
 //!
 //! Invariants:
 //! - `Setup::validate` accepts only setups the core accepts (`NodeConfig::validate`);
-//! - a scenario holds at most `ACTIONS_MAX` actions; consecutive time steps merge, so a
-//!   long play session stays one action.
+//! - a scenario holds at most `ACTIONS_MAX` actions; consecutive steps merge (up to
+//!   `EVENTS_PER_ACTION_MAX` events) and so do consecutive advances, so a long play
+//!   session stays one action. The explorer records an advance that processed events
+//!   as the `Step` it was, because "advance 100 ms" twice and "advance 200 ms" once
+//!   stop at different events (each stops at the first event due past its end).
 
 use dynamo_core::node::NodeConfig;
 use dynamo_core::ring::RingConfig;
@@ -20,6 +23,9 @@ pub const NODES_MAX: u32 = 16;
 pub const PARTITIONS_MAX: u32 = 256;
 /// Most actions a scenario keeps; past it, actions are refused (reset to go on).
 pub const ACTIONS_MAX: usize = 10_000;
+/// Most simulator events one action may process (bounded work per call, whatever the
+/// page asks); consecutive steps merge only up to it, so a replay performs them all.
+pub const EVENTS_PER_ACTION_MAX: u32 = 200_000;
 
 /// The cluster a scenario starts from: the seed and the knobs the page exposes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,11 +167,14 @@ pub enum Action {
         via: u32,
         node: u32,
     },
-    /// Process the next `events` simulator events (messages or timers).
+    /// Process the next `events` simulator events (messages or timers), at most
+    /// `EVENTS_PER_ACTION_MAX`.
     Step {
         events: u32,
     },
-    /// Advance simulated time by `ms`, processing every event due.
+    /// Advance simulated time by `ms`, processing every event due (up to
+    /// `EVENTS_PER_ACTION_MAX`). Recorded as the `Step` it performed, plus the idle
+    /// time when no event was left to process.
     Advance {
         ms: u64,
     },
@@ -189,8 +198,10 @@ impl Scenario {
     /// Append `action`, merging it into the last one when both only move time.
     pub fn record(&mut self, action: Action) -> Result<(), ScenarioError> {
         match (self.actions.last_mut(), &action) {
-            (Some(Action::Step { events }), Action::Step { events: more }) => {
-                *events = events.saturating_add(*more);
+            (Some(Action::Step { events }), Action::Step { events: more })
+                if events.saturating_add(*more) <= EVENTS_PER_ACTION_MAX =>
+            {
+                *events += *more;
                 return Ok(());
             }
             (Some(Action::Advance { ms }), Action::Advance { ms: more }) => {
@@ -203,6 +214,15 @@ impl Scenario {
             return Err(ScenarioError::Full { max: ACTIONS_MAX });
         }
         self.actions.push(action);
+        Ok(())
+    }
+
+    /// Refuse when the scenario could not record one more action (an advance may
+    /// record two: the step it performed and idle time), before anything is performed.
+    pub fn check_room(&self) -> Result<(), ScenarioError> {
+        if self.actions.len() + 2 > ACTIONS_MAX {
+            return Err(ScenarioError::Full { max: ACTIONS_MAX });
+        }
         Ok(())
     }
 
@@ -260,13 +280,17 @@ mod tests {
         scenario.record(Action::Heal).unwrap();
         scenario.record(Action::Step { events: 1 }).unwrap();
         scenario.record(Action::Step { events: 2 }).unwrap();
+        let big = EVENTS_PER_ACTION_MAX - 1;
+        scenario.record(Action::Step { events: big }).unwrap();
         assert_eq!(
             scenario.actions,
             vec![
                 Action::Advance { ms: 15 },
                 Action::Heal,
-                Action::Step { events: 3 }
-            ]
+                Action::Step { events: 3 },
+                Action::Step { events: big }
+            ],
+            "a merged step never exceeds what one action may process"
         );
     }
 

@@ -3,17 +3,20 @@
 //! JavaScript only draws what this module hands it (serialised as JSON): ring
 //! segments with their owners and colours, each node's state, a key's MD5 position and
 //! preference list, where its versions live, the partitions moving after a ring change
-//! and how far their transfers got, the request history and the recent activity.
+//! and how far their transfers got, the request history with the answers each request
+//! collected, the recent activity and the messages in flight.
 //!
 //! Invariants:
 //! - `segments.len() == partitions`, in partition order, tiling the ring
 //!   (`start_turns` of one is `end_turns` of the previous);
 //! - every node of the simulator appears once in `nodes`, in id order;
-//! - lists shown to the page are capped (`HISTORY_SHOWN_MAX`, `ACTIVITY_SHOWN_MAX`).
+//! - lists shown to the page are capped (`HISTORY_SHOWN_MAX`, `ACTIVITY_SHOWN_MAX`,
+//!   `IN_FLIGHT_SHOWN_MAX`).
 
 use crate::activity::Activity;
 use crate::explorer::Explorer;
 use crate::scenario::Setup;
+use crate::wire::Flight;
 use dynamo_core::hash::{key_position, partition_of_key};
 use dynamo_core::membership::MemberStatus;
 use dynamo_core::message::Reply;
@@ -31,6 +34,8 @@ pub const HISTORY_SHOWN_MAX: usize = 40;
 pub const ACTIVITY_SHOWN_MAX: usize = 80;
 /// Most hints listed per node.
 pub const HINTS_SHOWN_MAX: usize = 16;
+/// Most messages in flight drawn (the soonest due).
+pub const IN_FLIGHT_SHOWN_MAX: usize = 64;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct View {
@@ -47,6 +52,10 @@ pub struct View {
     pub activity: Vec<Activity>,
     /// What the last action did, oldest first: the page animates these.
     pub fresh: Vec<Activity>,
+    /// The last simulator event, even one that did nothing visible.
+    pub last_event: Option<Activity>,
+    /// Messages sent and not yet delivered, soonest due first.
+    pub in_flight: Vec<Flight>,
     /// Links cut since the last heal, as (lower id, higher id).
     pub cut: Vec<(u32, u32)>,
 }
@@ -182,9 +191,26 @@ pub struct RecordView {
     pub context: Option<String>,
     /// The quorum the request waited for, e.g. "W=2 of N=3".
     pub quorum: String,
+    /// R or W (0 for membership changes).
+    pub needed: usize,
+    /// Answers that counted towards the quorum (see `answers`).
+    pub acked: usize,
+    /// The answers its coordinator collected: the replicas' `ReadOk`/`WriteOk`/
+    /// `Refused` messages as delivered, and its own read or write when it counted.
+    pub answers: Vec<AnswerView>,
     /// For an acknowledged put: the nodes holding its version now (the quorum that
     /// acknowledged it, plus any replica written or repaired since).
     pub holders: Vec<HolderView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AnswerView {
+    pub node: u32,
+    /// "local" (the coordinator's own read or write, not a message), "ok" or
+    /// "refused".
+    pub how: String,
+    /// Delivered before the client's reply, so it could count.
+    pub in_time: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -246,9 +272,15 @@ pub fn build(explorer: &Explorer, key: Option<&str>) -> View {
             .collect(),
         moves: viewer.map(moves).unwrap_or_default(),
         key: key.map(|key| key_view(sim, ring, key)),
-        history: history(sim, &explorer.scenario().setup),
+        history: history(explorer),
         activity: newest(explorer.activity().cloned().collect(), ACTIVITY_SHOWN_MAX),
         fresh: explorer.fresh().to_vec(),
+        last_event: explorer.last_event().cloned(),
+        in_flight: explorer
+            .in_flight()
+            .take(IN_FLIGHT_SHOWN_MAX)
+            .cloned()
+            .collect(),
         cut: explorer.cut().iter().map(|(a, b)| (a.0, b.0)).collect(),
     }
 }
@@ -463,7 +495,8 @@ fn sibling_views(siblings: &Siblings) -> Vec<SiblingView> {
         .collect()
 }
 
-fn history(sim: &Sim, setup: &Setup) -> Vec<RecordView> {
+fn history(explorer: &Explorer) -> Vec<RecordView> {
+    let (sim, setup) = (explorer.sim(), &explorer.scenario().setup);
     let records = sim.history();
     let skip = records.len().saturating_sub(HISTORY_SHOWN_MAX);
     records
@@ -494,11 +527,15 @@ fn history(sim: &Sim, setup: &Setup) -> Vec<RecordView> {
                 siblings: Vec::new(),
                 context: None,
                 quorum: quorum(&record.op, setup),
+                needed: needed(&record.op, setup),
+                acked: 0,
+                answers: Vec::new(),
                 holders: Vec::new(),
             };
             if let Some((_, reply)) = &record.reply {
                 describe(reply, &mut view);
             }
+            answers(explorer, index, &mut view);
             if let (Op::Put { key, .. }, Some((_, Reply::Put { dot, .. }))) =
                 (&record.op, &record.reply)
             {
@@ -516,6 +553,47 @@ fn quorum(op: &Op, setup: &Setup) -> String {
         Op::Put { .. } => format!("W={} of N={n}", setup.write_quorum),
         Op::Join { .. } | Op::Leave { .. } => String::new(),
     }
+}
+
+fn needed(op: &Op, setup: &Setup) -> usize {
+    match op {
+        Op::Get { .. } => setup.read_quorum,
+        Op::Put { .. } => setup.write_quorum,
+        Op::Join { .. } | Op::Leave { .. } => 0,
+    }
+}
+
+/// The answers request `index` collected, and how many made its quorum: those
+/// delivered before the client's reply, plus the coordinator's own read or write,
+/// which is no message. A request answered successfully counted its own iff fewer
+/// remote answers than needed came in time. (During a partition transfer a new home
+/// also acknowledges copies of writes, which do not count: then this undercounts
+/// the own write.)
+fn answers(explorer: &Explorer, index: usize, view: &mut RecordView) {
+    let tracked = explorer.requests().get(index).cloned().unwrap_or_default();
+    let how = |ok: bool| if ok { "ok" } else { "refused" }.to_string();
+    let remote: Vec<AnswerView> = tracked
+        .answers
+        .iter()
+        .map(|a| AnswerView {
+            node: a.node,
+            how: how(a.ok),
+            in_time: a.in_time,
+        })
+        .collect();
+    let counted = remote.iter().filter(|a| a.in_time && a.how == "ok").count();
+    let succeeded = view.outcome == "ok";
+    let own = usize::from(succeeded && counted < view.needed);
+    if own == 1 {
+        let node = tracked.collector.map_or(view.via, |n| n.0);
+        view.answers.push(AnswerView {
+            node,
+            how: "local".to_string(),
+            in_time: true,
+        });
+    }
+    view.answers.extend(remote);
+    view.acked = counted + own;
 }
 
 /// Every node whose replica, or hint, has seen `dot`.
