@@ -2,6 +2,8 @@
 # Builds the browser ring visualiser: dynamo-wasm for wasm32, then the JS glue
 # (wasm-bindgen --target web) into wasm/www/pkg/. Installs what it needs, idempotently:
 # the wasm32 target and the wasm-bindgen CLI of exactly the version in Cargo.lock.
+# Incremental; builds into $CARGO_TARGET_DIR when set (the browser test sets its own,
+# target/wasm-build, since the `cargo test` running it holds the normal one's lock).
 # Open it with:  python3 -m http.server -d wasm/www 8000 --bind 127.0.0.1
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -439,9 +439,11 @@ impl Explorer {
             None => Vec::new(),
         };
         let sent = self.sent_summary(changes);
-        if !sent.is_empty() {
-            item.detail = format!("{} → {sent}", item.detail);
-        }
+        item.detail = match (item.detail.is_empty(), sent.is_empty()) {
+            (_, true) => item.detail,
+            (true, false) => sent.clone(),
+            (false, false) => format!("{} → {sent}", item.detail),
+        };
         self.last = Some(item.clone());
         // Timers that found nothing to do, or were no longer armed, would only bury
         // the messages in the log; `last` still tells the page what the step was.

@@ -198,9 +198,7 @@ fn describe_request(message: &Message) -> Option<MessageView> {
             partition,
             key,
             hint,
-        } => hinted(plain, *hint)
-            .key(key, Some(partition.0))
-            .peer(*request),
+        } => hinted(plain.key(key, Some(partition.0)).peer(*request), *hint),
         Message::ReadOk { request, siblings } => {
             let found = siblings.as_ref().map_or("not found".to_string(), |s| {
                 format!("{} sibling(s) {}", s.len(), s.clock())
@@ -213,10 +211,10 @@ fn describe_request(message: &Message) -> Option<MessageView> {
             key,
             siblings,
             hint,
-        } => hinted(plain, *hint)
-            .key(key, Some(partition.0))
-            .peer(*request)
-            .detail(format!("version {}", siblings.clock())),
+        } => {
+            let plain = plain.key(key, Some(partition.0)).peer(*request);
+            hinted(plain.detail(format!("version {}", siblings.clock())), *hint)
+        }
         Message::WriteOk { request } => plain.peer(*request),
         Message::Refused { request, reason } => plain.peer(*request).detail(reason.clone()),
         Message::Repair {
@@ -233,13 +231,17 @@ fn describe_request(message: &Message) -> Option<MessageView> {
     Some(view)
 }
 
-/// A hinted message belongs to the sloppy quorum's picture.
+/// A hinted message belongs to the sloppy quorum's picture; its detail names the home.
 fn hinted(view: MessageView, hint: Option<NodeId>) -> MessageView {
     match hint {
         Some(home) => MessageView {
             group: Group::Hinted,
             hint: Some(home.0),
-            detail: format!("for {home}"),
+            detail: [format!("for {home}"), view.detail.clone()]
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join(", "),
             ..view
         },
         None => view,

@@ -406,6 +406,14 @@ fn a_crashed_home_gets_a_hint_that_is_handed_off_after_restart_4_6() {
             request: Some(second),
         }]
     );
+    let write = seen
+        .iter()
+        .find(|a| a.message.as_ref().and_then(|m| m.hint).is_some());
+    let detail = &write.unwrap().detail;
+    assert!(
+        detail.starts_with(&format!("for n{}, version [", homes[2])),
+        "{detail}"
+    );
     let stored = seen.iter().find(|a| a.kind == Kind::HintStored).unwrap();
     assert_eq!(stored.node, fallback);
     let view = look(&explorer, "cart");

@@ -1,19 +1,23 @@
 //! The page in a real browser: headless Chromium, driven over WebDriver (chromedriver),
 //! loads `wasm/www/` from a local HTTP server and is clicked through the main views.
 //!
-//! Needs the built page (`scripts/build-wasm.sh`) and Debian's `chromium` and
-//! `chromium-driver`, so it is ignored by default; `scripts/test.sh` installs both and
-//! runs it with `cargo test -p dynamo-wasm --test browser -- --ignored`.
-//! Screenshots land in `target/tmp/browser/`; with `DOCS_SCREENSHOTS=1` the main views
-//! are also copied to `docs/screenshots/`.
+//! The test builds the page itself with `scripts/build-wasm.sh` (idempotent and
+//! incremental), into its own target directory (`target/wasm-build`): the `cargo test`
+//! running this test holds the lock of the normal one. It needs Debian's `chromium` and
+//! `chromium-driver`, which `scripts/test.sh` installs; without them it fails and says
+//! so. Screenshots land in `target/tmp/browser/`; with `DOCS_SCREENSHOTS=1` the main
+//! views are also copied to `docs/screenshots/`.
 //!
-//! Everything binds to 127.0.0.1, every wait has a deadline and a watchdog ends the
-//! whole run after `RUN_TIMEOUT`.
+//! Everything binds to 127.0.0.1 ports picked by the OS, every wait has a deadline, the
+//! build has `BUILD_TIMEOUT` and a watchdog ends the browser part after `RUN_TIMEOUT`.
+//! chromedriver runs in a process group of its own, with the Chromium it starts, and
+//! the whole group is killed when the test ends, passes or fails.
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -23,6 +27,9 @@ use std::time::{Duration, Instant};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
+/// The first build installs wasm-bindgen-cli and compiles the core for wasm32: minutes
+/// on a small shared machine. Later builds are incremental (seconds).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -122,8 +129,9 @@ impl Driver {
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0) // Chromium joins it: one kill ends them all
             .spawn()
-            .expect("start chromedriver (apt-get install chromium-driver)");
+            .expect("start chromedriver");
         *driver.lock().unwrap() = Some(child);
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(60))
@@ -251,38 +259,100 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-/// End the run (and chromedriver, which ends its Chromium) if it hangs.
+/// Kill `child` and every process in its group (it leads one: `process_group(0)`).
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// End the run, chromedriver and its Chromium if it hangs.
 fn watchdog(driver: Arc<Mutex<Option<Child>>>) {
     thread::spawn(move || {
         thread::sleep(RUN_TIMEOUT);
         eprintln!("browser test: no result after {RUN_TIMEOUT:?}, giving up");
-        if let Some(child) = driver.lock().unwrap().as_mut() {
-            let _ = child.kill();
+        if let Some(mut child) = driver.lock().unwrap().take() {
+            kill_group(&mut child);
         }
         std::process::exit(1);
     });
 }
 
+/// Kills chromedriver's process group when dropped, on success or panic.
 struct Stop(Arc<Mutex<Option<Child>>>);
 
 impl Drop for Stop {
     fn drop(&mut self) {
         if let Some(mut child) = self.0.lock().unwrap().take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
         }
     }
+}
+
+/// Build the page with `scripts/build-wasm.sh`, in a target directory of its own.
+fn build_page(workspace: &Path) {
+    let log_path = artifacts().join("build-wasm.log");
+    let log = std::fs::File::create(&log_path).expect("create the build log");
+    let mut child = Command::new(workspace.join("scripts/build-wasm.sh"))
+        .current_dir(workspace)
+        .env("CARGO_TARGET_DIR", workspace.join("target/wasm-build"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone the log handle"))
+        .stderr(log)
+        .process_group(0) // cargo and rustc with it, for the kill on timeout
+        .spawn()
+        .expect("run scripts/build-wasm.sh");
+    let deadline = Instant::now() + BUILD_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the build") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            kill_group(&mut child);
+            break None;
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    match status {
+        Some(status) if status.success() => {}
+        Some(status) => panic!(
+            "scripts/build-wasm.sh failed ({status}):\n{}",
+            tail.join("\n")
+        ),
+        None => panic!(
+            "scripts/build-wasm.sh took over {BUILD_TIMEOUT:?}:\n{}",
+            tail.join("\n")
+        ),
+    }
+}
+
+/// Fail with what to do when the browser is not installed.
+fn require_browser() {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|path| !Path::new(path).exists())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing {}: scripts/test.sh installs them (apt-get install chromium chromium-driver)",
+        missing.join(" and ")
+    );
 }
 
 // ----- the scenario -----
 
 const VIEW: &str = "window.dynamoView";
 
-fn homes(driver: &Driver) -> Vec<u32> {
-    let homes = driver.eval(&format!(
-        "return {VIEW}.key.preference.filter(p => p.role === 'home').map(p => p.node);"
-    ));
-    serde_json::from_value(homes).expect("home node ids")
+/// The typed key's preference list: home replicas first, then fallbacks.
+fn preference(driver: &Driver) -> Vec<u32> {
+    let nodes = driver.eval(&format!("return {VIEW}.key.preference.map(p => p.node);"));
+    serde_json::from_value(nodes).expect("node ids")
 }
 
 fn load(driver: &Driver, url: &str) {
@@ -309,20 +379,76 @@ fn ring_is_drawn(driver: &Driver) {
     driver.screenshot("01-ring");
 }
 
+fn count(driver: &Driver, css: &str) -> f64 {
+    let css = serde_json::to_string(css).unwrap();
+    driver.number(&format!("document.querySelectorAll({css}).length"))
+}
+
+/// How many log lines of message `kind` contain `text`.
+fn logged(driver: &Driver, kind: &str, text: &str) -> f64 {
+    let text = serde_json::to_string(text).unwrap();
+    driver.number(&format!(
+        "[...document.querySelectorAll('#log li[data-kind=\"{kind}\"]')].filter(l => l.textContent.includes({text})).length"
+    ))
+}
+
+/// Click "+100 ms" until the last action delivered a message of `kind`; false if none
+/// came within `clicks`.
+fn advance_until_delivered(driver: &Driver, kind: &str, clicks: usize) -> bool {
+    let check = format!(
+        "return {VIEW}.fresh.some(a => a.kind === 'message' && a.message.kind === '{kind}');"
+    );
+    (0..clicks).any(|_| {
+        driver.click("#advance");
+        driver.eval(&check) == json!(true)
+    })
+}
+
 fn put_then_get(driver: &Driver) {
     driver.type_into("#key", "cart");
     driver.type_into("#value", "book");
-    driver.choose("#via", 1);
+    let list = preference(driver);
+    let (home, outsider) = (list[0], list[3]);
+    driver.choose("#via", home);
     driver.click("#put");
-    let arrows = driver.number("document.querySelectorAll('#arrows path.arrow').length");
-    assert!(arrows >= 1.0, "the client request is drawn");
+    assert_eq!(
+        count(driver, "#arrows path.arrow[data-kind=\"client\"]"),
+        1.0
+    );
+    let on_wire = count(driver, "#arrows path.flight[data-kind=\"write\"]");
+    assert_eq!(
+        on_wire, 2.0,
+        "the writes to the other two homes are on the wire"
+    );
+    driver.screenshot("02-put-in-flight");
+    driver.click("#step");
+    let last = driver.eval("return document.getElementById('last-event').textContent;");
+    let last = last.as_str().unwrap();
+    assert!(
+        last.starts_with(&format!("last event: write cart n{home}→n")),
+        "one step delivers one write: {last}"
+    );
+    assert_eq!(
+        count(driver, "#arrows path.arrow[data-kind=\"write\"]"),
+        1.0
+    );
     driver.click("#advance");
-    let writes =
-        driver.number("document.querySelectorAll('#log li.k-write, #log li.k-reply').length");
-    assert!(writes >= 2.0, "replica writes and the reply are logged");
-    driver.choose("#via", 4);
+    assert_eq!(
+        logged(driver, "write", "cart"),
+        2.0,
+        "a write to each other home"
+    );
+    assert_eq!(logged(driver, "write_ok", &format!("→n{home}")), 2.0);
+    assert_eq!(logged(driver, "reply", "#0 put acknowledged"), 1.0);
+    let acked = driver.eval(
+        "return document.querySelector('#history tr[data-index=\"0\"] td[data-acked]').dataset.acked;",
+    );
+    assert_eq!(acked, "2", "W = 2 answers counted");
+    driver.choose("#via", outsider);
     driver.click("#get");
     driver.click("#advance");
+    assert_eq!(logged(driver, "read", &format!("n{outsider}→n")), 3.0);
+    assert_eq!(logged(driver, "read_ok", &format!("→n{outsider}")), 3.0);
     let row = driver.eval(
         "const r = document.querySelector('#history tr[data-index=\"1\"]'); return r && [r.dataset.outcome, r.textContent];",
     );
@@ -331,10 +457,9 @@ fn put_then_get(driver: &Driver) {
         row[1].as_str().unwrap().contains("book ["),
         "the get reads the put back: {row}"
     );
-    let replicas =
-        driver.number("document.querySelectorAll('#replicas tr[data-how=\"replica\"]').length");
+    let replicas = count(driver, "#replicas tr[data-how=\"replica\"]");
     assert_eq!(replicas, 3.0, "N = 3 replicas hold the key");
-    driver.screenshot("02-put-get");
+    driver.screenshot("03-put-get");
 }
 
 fn latest_values(driver: &Driver) -> Vec<String> {
@@ -356,7 +481,7 @@ fn concurrent_puts_make_siblings(driver: &Driver) {
         ["book-a", "book-b"],
         "concurrent puts are siblings"
     );
-    driver.screenshot("03-siblings");
+    driver.screenshot("04-siblings");
     driver.type_into("#value", "merged");
     driver.click("#put-context"); // over the get's context, which covers both
     driver.click("#advance");
@@ -370,32 +495,56 @@ fn concurrent_puts_make_siblings(driver: &Driver) {
 }
 
 fn crash_shows_a_hint(driver: &Driver) {
-    let homes = homes(driver);
-    let (coordinator, down) = (homes[0], homes[2]);
+    let list = preference(driver);
+    let (coordinator, down, fallback) = (list[0], list[2], list[3]);
     driver.choose("#target", down);
     driver.click("#crash");
-    let down_badges = driver.number("document.querySelectorAll('#node-badges .badge.down').length");
-    assert_eq!(down_badges, 1.0);
+    assert_eq!(count(driver, "#node-badges .badge.down"), 1.0);
     driver.choose("#via", coordinator);
     driver.type_into("#value", "v1");
     driver.click("#put");
+    driver.click("#advance"); // the write to the crashed home is lost ...
+    assert!(logged(driver, "write", &format!("n{coordinator}→n{down}")) >= 1.0);
+    assert!(
+        count(driver, "#log li.t-lost") >= 1.0,
+        "... and drawn as lost"
+    );
     driver.click("#advance-long"); // the silent home times out and is suspected
     driver.type_into("#value", "v2");
     driver.click("#put");
     driver.click("#advance");
-    let hinted = driver.number(
+    let hinted = format!("n{coordinator}→n{fallback}");
+    assert_eq!(
+        logged(driver, "write", &format!("for n{down}")),
+        1.0,
+        "a write with a hint goes to the fallback {hinted}"
+    );
+    assert_eq!(logged(driver, "write", &hinted), 1.0);
+    assert_eq!(logged(driver, "hint_stored", &format!("n{fallback}")), 1.0);
+    let hinted_rows = driver.number(
         "[...document.querySelectorAll('#nodes-table tr[data-hints]')].filter(r => Number(r.dataset.hints) > 0).length",
     );
-    assert_eq!(hinted, 1.0, "a fallback holds a hint for the crashed home");
-    let hint_row =
-        driver.number("document.querySelectorAll('#replicas tr[data-how=\"hint\"]').length");
-    assert_eq!(hint_row, 1.0);
-    let badge = driver.number("document.querySelectorAll('#node-badges .badge .hints').length");
-    assert_eq!(badge, 1.0, "the holder's badge counts its hint");
-    driver.screenshot("04-hint");
+    assert_eq!(
+        hinted_rows, 1.0,
+        "a fallback holds a hint for the crashed home"
+    );
+    assert_eq!(count(driver, "#replicas tr[data-how=\"hint\"]"), 1.0);
+    assert_eq!(
+        count(driver, "#node-badges .badge .hints"),
+        1.0,
+        "the holder's badge counts its hint"
+    );
+    driver.screenshot("05-hint");
     driver.click("#restart");
-    driver.click("#advance-long");
-    driver.click("#advance-long");
+    assert!(
+        advance_until_delivered(driver, "handoff", 30),
+        "the fallback hands the hint off once the home is back"
+    );
+    driver.click("#advance"); // the answer is due within the next few ms
+    let home_to_fallback = format!("n{down}→n{fallback}");
+    assert_eq!(logged(driver, "handoff_ok", &home_to_fallback), 1.0);
+    assert_eq!(logged(driver, "hint_deleted", &format!("n{fallback}")), 1.0);
+    driver.screenshot("06-handoff");
     let hints_left = driver.number(
         "[...document.querySelectorAll('#nodes-table tr[data-hints]')].reduce((s, r) => s + Number(r.dataset.hints), 0)",
     );
@@ -404,7 +553,22 @@ fn crash_shows_a_hint(driver: &Driver) {
         "document.querySelectorAll('#replicas tr[data-how=\"replica\"]').length - ({VIEW}.key.replicas.some(r => r.node === {down}) ? 0 : 100)"
     ));
     assert_eq!(restored, 3.0, "the recovered home holds its replica again");
-    driver.screenshot("05-handoff");
+}
+
+fn merkle_trees_are_compared(driver: &Driver) {
+    assert!(
+        advance_until_delivered(driver, "tree_level", 30),
+        "anti-entropy rounds compare Merkle trees"
+    );
+}
+
+fn background_traffic_toggles(driver: &Driver) {
+    driver.click("#advance-long");
+    let gossip = "#arrows [data-kind=\"gossip\"]";
+    assert!(count(driver, gossip) >= 1.0, "gossip is drawn");
+    driver.click("#background");
+    assert_eq!(count(driver, gossip), 0.0, "and hidden on request");
+    driver.click("#background");
 }
 
 fn adding_a_node_moves_partitions(driver: &Driver) {
@@ -419,7 +583,7 @@ fn adding_a_node_moves_partitions(driver: &Driver) {
     assert!(moves >= 5.0, "the moving partitions are listed: {moves}");
     let moving = driver.number("document.querySelectorAll('#segments path.segment.moving').length");
     assert!(moving >= 1.0, "transfers are still running and highlighted");
-    driver.screenshot("06-join-moving");
+    driver.screenshot("07-join-moving");
     for _ in 0..5 {
         driver.click("#advance-long");
     }
@@ -429,7 +593,7 @@ fn adding_a_node_moves_partitions(driver: &Driver) {
     );
     let moving = driver.number("document.querySelectorAll('#segments path.segment.moving').length");
     assert_eq!(moving, 0.0);
-    driver.screenshot("07-join-done");
+    driver.screenshot("08-join-done");
 }
 
 fn strategies_compare(driver: &Driver) {
@@ -445,7 +609,7 @@ fn strategies_compare(driver: &Driver) {
         "strategy 3 balances better: {partitions} vs {tokens}"
     );
     driver.eval("document.getElementById('balance').scrollIntoView(); return 0;");
-    driver.screenshot("08-balance");
+    driver.screenshot("09-balance");
 }
 
 fn shared_link_replays(driver: &Driver) {
@@ -464,14 +628,11 @@ fn shared_link_replays(driver: &Driver) {
 }
 
 #[test]
-#[ignore = "needs chromium, chromedriver and the built page: scripts/test.sh runs it"]
 fn the_page_draws_the_ring_and_runs_the_protocol() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("www");
-    assert!(
-        root.join("pkg/dynamo_wasm_bg.wasm").exists(),
-        "build the page first: scripts/build-wasm.sh"
-    );
-    let port = serve(root);
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    require_browser();
+    build_page(&workspace);
+    let port = serve(workspace.join("wasm/www"));
     let child = Arc::new(Mutex::new(None));
     let _stop = Stop(child.clone());
     watchdog(child.clone());
@@ -483,24 +644,31 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
     put_then_get(&driver);
     concurrent_puts_make_siblings(&driver);
     crash_shows_a_hint(&driver);
+    merkle_trees_are_compared(&driver);
+    background_traffic_toggles(&driver);
     adding_a_node_moves_partitions(&driver);
     strategies_compare(&driver);
     shared_link_replays(&driver);
     drop(driver);
     if std::env::var_os("DOCS_SCREENSHOTS").is_some() {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        let docs = workspace.join("docs/screenshots");
         std::fs::create_dir_all(&docs).unwrap();
-        for name in [
-            "01-ring",
-            "02-put-get",
-            "03-siblings",
-            "04-hint",
-            "06-join-moving",
-            "08-balance",
-        ] {
+        for name in DOCS_SCREENSHOTS {
             let file = format!("{name}.png");
             std::fs::copy(artifacts().join(&file), docs.join(&file)).unwrap();
         }
     }
     println!("browser test: screenshots in {}", artifacts().display());
 }
+
+/// The views the README shows.
+const DOCS_SCREENSHOTS: [&str; 8] = [
+    "01-ring",
+    "02-put-in-flight",
+    "03-put-get",
+    "04-siblings",
+    "05-hint",
+    "06-handoff",
+    "07-join-moving",
+    "09-balance",
+];

@@ -123,6 +123,7 @@ function wireControls() {
   $('advance-long').onclick = () => act({ op: 'advance', ms: 1000 });
   $('play').onclick = togglePlay;
   $('compare').onclick = drawBalance;
+  $('background').onchange = () => render();
 }
 
 function firstUp(except) {
@@ -163,6 +164,12 @@ function render() {
   const ring = view.ring;
   $('clock').textContent = `t = ${view.now_ms} ms · ${view.events} events · ring epoch ${ring ? ring.epoch : '-'}` +
     ` as seen by n${view.viewer ?? '-'} · N=${view.setup.replication_factor} R=${view.setup.read_quorum} W=${view.setup.write_quorum}`;
+  const last = view.last_event;
+  $('last-event').textContent = last
+    ? `last event: ${last.message ? messageLabel(last.message) : last.kind.replace('_', ' ')}` +
+      `${last.from != null && last.to != null ? ` n${last.from}→n${last.to}` : ` at n${last.node}`}${last.detail ? ' · ' + last.detail : ''}` +
+      ` · ${view.in_flight.length} message(s) in flight`
+    : `${view.in_flight.length} message(s) in flight`;
 }
 
 function nodePositions() {
@@ -243,37 +250,111 @@ function drawBadges(positions) {
   }
 }
 
+// Message groups drawn thinner, and hidden when "background traffic" is unticked.
+const BACKGROUND = new Set(['gossip', 'probe']);
+const LABELLED = new Set(['request', 'hinted']);
+
+const showBackground = () => $('background').checked;
+
+// A gentle curve from badge edge to badge edge, so that an answer does not hide its
+// request; returns the path and its midpoint (for a label).
+function curve(positions, from, to) {
+  const [x1, y1] = positions.get(from), [x2, y2] = positions.get(to);
+  const [dx, dy] = [x2 - x1, y2 - y1], length = Math.hypot(dx, dy) || 1;
+  const [ux, uy] = [dx / length, dy / length];
+  const [sx, sy, ex, ey] = [x1 + ux * R_BADGE, y1 + uy * R_BADGE, x2 - ux * R_BADGE, y2 - uy * R_BADGE];
+  const [cx, cy] = [(sx + ex) / 2 - uy * 24, (sy + ey) / 2 + ux * 24];
+  const mid = [0.25 * sx + 0.5 * cx + 0.25 * ex, 0.25 * sy + 0.5 * cy + 0.25 * ey];
+  return { d: `M${sx},${sy} Q${cx},${cy} ${ex},${ey}`, mid };
+}
+
+function messageLabel(message) {
+  return [message.kind.replace('_', ' '), message.key].filter((x) => x != null).join(' ');
+}
+
+// The colour class of an activity: its message's group, else its own kind.
+function tone(item) {
+  if (item.kind === 'lost') return 'lost';
+  return item.message ? item.message.group : item.kind;
+}
+
 function drawArrows(positions) {
   const group = $('arrows');
   group.replaceChildren();
-  const fresh = view.fresh.slice(-ARROWS_MAX);
+  drawFresh(group, positions);
+  drawInFlight(group, positions);
+}
+
+// What the last action delivered: arrows whose dot travels once, then fade.
+function drawFresh(group, positions) {
+  const visible = view.fresh.filter((item) => !item.message || showBackground() || !BACKGROUND.has(item.message.group));
+  // Requests, hints, transfers and repairs first: gossip must not crowd them out.
+  const ranked = visible.filter((i) => !i.message || !BACKGROUND.has(i.message.group))
+    .concat(visible.filter((i) => i.message && BACKGROUND.has(i.message.group)));
+  const shown = new Set(ranked.slice(0, ARROWS_MAX));
+  const fresh = visible.filter((item) => shown.has(item));
   fresh.forEach((item, order) => {
-    const delay = `${(order * 0.6) / Math.max(1, fresh.length / 4)}s`;
+    const seconds = (order * 0.6) / Math.max(1, fresh.length / 4);
+    const delay = `${seconds}s`;
     const from = item.kind === 'client' ? 'client' : item.from;
     const to = item.kind === 'reply' ? 'client' : item.to;
     if (from == null || to == null || !positions.has(from) || !positions.has(to)) {
       pulse(group, positions.get(item.node), item.kind, delay);
       return;
     }
-    const [x1, y1] = positions.get(from), [x2, y2] = positions.get(to);
-    const [dx, dy] = [x2 - x1, y2 - y1], length = Math.hypot(dx, dy) || 1;
-    // Stop at the badge's edge and bend a little, so that a reply does not hide its request.
-    const [ux, uy] = [dx / length, dy / length];
-    const [sx, sy, ex, ey] = [x1 + ux * R_BADGE, y1 + uy * R_BADGE, x2 - ux * R_BADGE, y2 - uy * R_BADGE];
-    const [cx, cy] = [(sx + ex) / 2 - uy * 24, (sy + ey) / 2 + ux * 24];
-    const d = `M${sx},${sy} Q${cx},${cy} ${ex},${ey}`;
-    const colour = `var(--${item.kind})`;
-    const path = svg('path', { d, class: `arrow k-${item.kind}`, stroke: colour, 'data-kind': item.kind, style: `animation-delay:${delay}` }, group);
-    svg('title', {}, path).textContent = `${item.kind}: ${item.detail}`;
-    const dot = svg('circle', { class: 'arrow-dot', fill: colour }, group);
-    svg('animateMotion', { dur: '0.8s', begin: delay === '0s' ? '0s' : delay, fill: 'freeze', path: d }, dot);
+    const { d, mid } = curve(positions, from, to);
+    const kind = item.message ? item.message.kind : item.kind;
+    const classes = `arrow t-${tone(item)}${item.message && BACKGROUND.has(item.message.group) ? ' background' : ''}`;
+    const path = svg('path', { d, class: classes, 'data-kind': kind, 'data-tone': tone(item), style: `animation-delay:${delay}` }, group);
+    svg('title', {}, path).textContent = `${kind}: ${item.detail}`;
+    travel(group, `arrow-dot t-${tone(item)}`, d, seconds, { dur: '0.8s' });
+    if (item.message && LABELLED.has(item.message.group) && fresh.length <= 16) {
+      svg('text', { x: mid[0], y: mid[1], class: `arrow-label t-${tone(item)}`, style: `animation-delay:${delay}` }, group)
+        .textContent = messageLabel(item.message);
+    }
   });
+}
+
+// Messages on the wire: a dashed arrow, its dot at how far the message has got. While
+// playing, the dot moves to where the next tick will find it.
+function drawInFlight(group, positions) {
+  const tickMs = playing && $('speed').value !== 'step' ? Number($('speed').value) : 0;
+  for (const flight of view.in_flight) {
+    const { message } = flight;
+    if (BACKGROUND.has(message.group) && !showBackground()) continue;
+    if (!positions.has(flight.from) || !positions.has(flight.to)) continue;
+    const { d, mid } = curve(positions, flight.from, flight.to);
+    const span = Math.max(1, flight.deliver_ms - flight.sent_ms);
+    const at = Math.min(1, Math.max(0, (view.now_ms - flight.sent_ms) / span));
+    const next = Math.min(1, at + tickMs / span);
+    const path = svg('path', {
+      d, class: `flight t-${message.group}`, 'data-kind': message.kind, 'data-group': message.group,
+    }, group);
+    svg('title', {}, path).textContent =
+      `${messageLabel(message)} n${flight.from}→n${flight.to} · sent ${flight.sent_ms} ms, due ${flight.deliver_ms} ms${message.detail ? ' · ' + message.detail : ''}`;
+    travel(group, `flight-dot t-${message.group}`, d, 0, {
+      dur: `${TICK_MS / 1000}s`, calcMode: 'linear', keyPoints: `${at};${next}`, keyTimes: '0;1',
+    });
+    if (LABELLED.has(message.group)) {
+      svg('text', { x: mid[0], y: mid[1], class: `flight-label t-${message.group}` }, group).textContent = messageLabel(message);
+    }
+  }
+}
+
+// A dot moving along `d`, shown from `seconds` from now. Animations added to a running
+// SVG start on its own clock, long begun, so each is started explicitly.
+function travel(group, classes, d, seconds, timing) {
+  const dot = svg('circle', { class: classes, opacity: 0 }, group);
+  const show = svg('set', { attributeName: 'opacity', to: 1, begin: 'indefinite', fill: 'freeze' }, dot);
+  const motion = svg('animateMotion', { begin: 'indefinite', fill: 'freeze', path: d, ...timing }, dot);
+  show.beginElementAt(seconds);
+  motion.beginElementAt(seconds);
 }
 
 function pulse(group, position, kind, delay) {
   if (!position) return;
   const [x, y] = position;
-  svg('circle', { cx: x, cy: y, r: R_BADGE, class: 'pulse', stroke: `var(--${kind})`, style: `animation-delay:${delay}`, 'data-kind': kind }, group);
+  svg('circle', { cx: x, cy: y, r: R_BADGE, class: `pulse t-${kind}`, style: `animation-delay:${delay}`, 'data-kind': kind }, group);
 }
 
 function fillSelects() {
@@ -366,9 +447,13 @@ function drawHistory() {
     html('td', {}, `${record.invoked_ms}${record.replied_ms != null ? '→' + record.replied_ms : ''} ms`, row);
     const values = record.siblings.map((s) => `${s.value ?? '(deleted)'} [${s.dot}]`).join(', ');
     const holders = record.holders.map((h) => `n${h.node}${h.how === 'hint' ? ' (hint)' : ''}`).join(' ');
-    const quorum = record.quorum ? ` · ${record.quorum}` : '';
+    const answers = record.answers.map((a) =>
+      `n${a.node}${a.how === 'local' ? ' (own)' : a.how === 'refused' ? ' refused' : ''}${a.in_time ? '' : ' late'}`).join(', ');
+    // Until the reply, the coordinator's own read or write (no message) is not known.
+    const tally = record.outcome === 'pending' ? `${record.acked} answer(s) so far` : `${record.acked}/${record.needed}`;
+    const quorum = record.quorum ? ` · ${record.quorum}: ${tally}${answers ? ' (' + answers + ')' : ''}` : '';
     const held = holders ? ` · now on ${record.holders.length}: ${holders}` : '';
-    html('td', { class: record.outcome }, `${record.outcome}${quorum}${record.detail ? ': ' + record.detail : ''}${values ? ' · ' + values : ''}${held}`, row);
+    html('td', { class: record.outcome, 'data-acked': record.acked }, `${record.outcome}${quorum}${record.detail ? ': ' + record.detail : ''}${values ? ' · ' + values : ''}${held}`, row);
   }
 }
 
@@ -376,10 +461,14 @@ function drawLog() {
   const log = $('log');
   log.replaceChildren();
   for (const item of view.activity.slice().reverse()) {
-    const line = html('li', { class: `k-${item.kind}` }, undefined, log);
+    if (item.message && BACKGROUND.has(item.message.group) && !showBackground()) continue;
+    const kind = item.message ? item.message.kind : item.kind;
+    const line = html('li', { class: `t-${tone(item)}`, 'data-kind': kind }, undefined, log);
     html('span', { class: 't' }, `${item.at_ms} ms `, line);
-    const arrow = item.from != null && item.to != null ? ` n${item.from}→n${item.to}` : ` n${item.node}`;
-    line.append(`${item.kind.replace('_', ' ')}${arrow}: ${item.detail}`);
+    const ends = item.from != null && item.to != null ? ` n${item.from}→n${item.to}` : ` n${item.node}`;
+    const what = item.message ? messageLabel(item.message) : kind.replace('_', ' ');
+    const request = item.request != null ? ` #${item.request}` : '';
+    line.append(`${what}${ends}${request}${item.detail ? ': ' + item.detail : ''}`);
   }
 }
 
