@@ -360,25 +360,15 @@ fn concurrent_puts_show_siblings_and_a_merged_put_resolves_them_4_4() {
     assert_eq!(values(&look(&explorer, "cart"), after), ["both"]);
 }
 
-#[test]
-fn a_crashed_home_gets_a_hint_that_is_handed_off_after_restart_4_6() {
-    let mut explorer = Explorer::new(Setup::default()).unwrap();
-    let homes: Vec<u32> = look(&explorer, "cart")
-        .key
-        .unwrap()
-        .preference
-        .iter()
-        .take(3)
-        .map(|p| p.node)
-        .collect();
-    let fallback = preference(&explorer, "cart", 4)[3];
-    explorer.apply(Action::Crash { node: homes[2] }).unwrap();
+/// With `homes[2]` down: a put's write to it is lost, the put times out and the home is
+/// suspected, so the next put writes to `fallback` with a hint naming the home.
+fn hinted_write_to_the_fallback(explorer: &mut Explorer, homes: &[u32], fallback: u32) {
     // The first put's write to the dead home is lost; it times out and is suspected ...
     let first = explorer
         .apply(put(homes[0], "cart", "v1", None))
         .unwrap()
         .unwrap();
-    let seen = watch(&mut explorer, 400);
+    let seen = watch(explorer, 400);
     let lost = seen.iter().find(|a| a.kind == Kind::Lost).unwrap();
     let message = lost.message.as_ref().unwrap();
     assert_eq!((lost.from, lost.to), (Some(homes[0]), Some(homes[2])));
@@ -391,7 +381,7 @@ fn a_crashed_home_gets_a_hint_that_is_handed_off_after_restart_4_6() {
         .apply(put(homes[0], "cart", "v2", None))
         .unwrap()
         .unwrap();
-    let seen = watch(&mut explorer, 100);
+    let seen = watch(explorer, 100);
     let hinted: Vec<Seen> = delivered(&seen, MessageKind::Write)
         .into_iter()
         .filter(|w| w.hint.is_some())
@@ -416,7 +406,7 @@ fn a_crashed_home_gets_a_hint_that_is_handed_off_after_restart_4_6() {
     );
     let stored = seen.iter().find(|a| a.kind == Kind::HintStored).unwrap();
     assert_eq!(stored.node, fallback);
-    let view = look(&explorer, "cart");
+    let view = look(explorer, "cart");
     let hints: Vec<_> = view
         .key
         .as_ref()
@@ -429,6 +419,15 @@ fn a_crashed_home_gets_a_hint_that_is_handed_off_after_restart_4_6() {
     assert_eq!(hints[0].hint_for, Some(homes[2]));
     let holder = view.nodes.iter().find(|n| n.id == hints[0].node).unwrap();
     assert_eq!(holder.hints[0].target, homes[2]);
+}
+
+#[test]
+fn a_crashed_home_gets_a_hint_that_is_handed_off_after_restart_4_6() {
+    let mut explorer = Explorer::new(Setup::default()).unwrap();
+    let homes = homes(&explorer, "cart");
+    let fallback = preference(&explorer, "cart", 4)[3];
+    explorer.apply(Action::Crash { node: homes[2] }).unwrap();
+    hinted_write_to_the_fallback(&mut explorer, &homes, fallback);
     explorer.apply(Action::Restart { node: homes[2] }).unwrap();
     let seen = watch(&mut explorer, 2_000);
     let handoffs = delivered(&seen, MessageKind::Handoff);

@@ -540,11 +540,11 @@ fn crash_shows_a_hint(driver: &Driver) {
         advance_until_delivered(driver, "handoff", 30),
         "the fallback hands the hint off once the home is back"
     );
+    driver.screenshot("06-handoff");
     driver.click("#advance"); // the answer is due within the next few ms
     let home_to_fallback = format!("n{down}→n{fallback}");
     assert_eq!(logged(driver, "handoff_ok", &home_to_fallback), 1.0);
     assert_eq!(logged(driver, "hint_deleted", &format!("n{fallback}")), 1.0);
-    driver.screenshot("06-handoff");
     let hints_left = driver.number(
         "[...document.querySelectorAll('#nodes-table tr[data-hints]')].reduce((s, r) => s + Number(r.dataset.hints), 0)",
     );
