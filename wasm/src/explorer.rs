@@ -192,7 +192,8 @@ impl Explorer {
             Action::Step { events } => {
                 let events = (*events).min(EVENTS_PER_ACTION_MAX);
                 let done = self.run(events, u64::MAX);
-                return Ok((None, vec![Action::Step { events: done }]));
+                let performed = (done > 0).then_some(Action::Step { events: done });
+                return Ok((None, performed.into_iter().collect()));
             }
             Action::Advance { ms } => return Ok((None, self.advance(*ms))),
             fault => {
@@ -448,7 +449,7 @@ impl Explorer {
         // Timers that found nothing to do, or were no longer armed, would only bury
         // the messages in the log; `last` still tells the page what the step was.
         let idle = sent.is_empty() && pulses.is_empty();
-        if ran.is_none() && item.kind != Kind::Lost || item.kind == Kind::Timer && idle {
+        if (ran.is_none() && item.kind != Kind::Lost) || (item.kind == Kind::Timer && idle) {
             return;
         }
         let mut found = vec![item];
