@@ -10,11 +10,14 @@ step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add wasm32-unknown-unknown >/dev/null
 
-step "system packages (redis-tools: the server tests drive it with redis-cli and redis-benchmark)"
-if ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null; then
+step "system packages (redis-tools: the server tests drive redis-cli and redis-benchmark; chromium and chromium-driver: the visualiser's browser test)"
+packages=()
+command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null || packages+=(redis-tools)
+command -v chromium >/dev/null && command -v chromedriver >/dev/null || packages+=(chromium chromium-driver)
+if [ ${#packages[@]} -gt 0 ]; then
   sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
   sudo_if_needed apt-get update -qq
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools >/dev/null
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 
 step "format"
@@ -23,7 +26,7 @@ cargo fmt --all -- --check
 step "clippy (-D warnings)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-step "tests"
+step "tests (the browser test builds the page with scripts/build-wasm.sh and drives it in headless Chromium)"
 cargo test --workspace --all-features
 
 step "dynamo-core builds for wasm32 (the visualiser compiles it)"

@@ -1,0 +1,527 @@
+// The page only draws: every number, owner, colour and arrow comes from the Rust view
+// model (dynamo-wasm), which runs dynamo-core's simulator. See wasm/src/view.rs.
+import init, { Visualiser, compare_strategies } from './pkg/dynamo_wasm.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const R_OUT = 285, R_IN = 240, R_NODES = 165, R_BADGE = 20;
+const ARROWS_MAX = 40; // drawn per action; older ones would only clutter
+const TICK_MS = 450;
+
+const $ = (id) => document.getElementById(id);
+let vis = null;
+let view = null;
+let playing = null;
+const contexts = new Map(); // key -> context text of its latest reply
+
+function svg(tag, attrs, parent) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+function html(tag, attrs, text, parent) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = text;
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+// Turns (0..1 clockwise from the top) to coordinates.
+function polar(turns, radius) {
+  const angle = turns * 2 * Math.PI - Math.PI / 2;
+  return [radius * Math.cos(angle), radius * Math.sin(angle)];
+}
+
+function arcPath(start, end, inner, outer) {
+  const [x0, y0] = polar(start, outer), [x1, y1] = polar(end, outer);
+  const [x2, y2] = polar(end, inner), [x3, y3] = polar(start, inner);
+  const large = end - start > 0.5 ? 1 : 0;
+  return `M${x0},${y0} A${outer},${outer} 0 ${large} 1 ${x1},${y1} L${x2},${y2} A${inner},${inner} 0 ${large} 0 ${x3},${y3} Z`;
+}
+
+function showError(error) {
+  $('error').textContent = String(error);
+}
+
+// ----- actions -----
+
+function act(action) {
+  try {
+    const index = vis.apply(JSON.stringify(action));
+    $('error').textContent = '';
+    render();
+    history.replaceState(null, '', '#s=' + encodeURIComponent(vis.scenario()));
+    return index;
+  } catch (error) {
+    showError(error);
+    return null;
+  }
+}
+
+function setupFromForm() {
+  const number = (id) => Number($(id).value);
+  return {
+    seed: number('seed'), nodes: number('nodes'), partitions: number('partitions'),
+    replication_factor: number('n'), read_quorum: number('r'), write_quorum: number('w'),
+  };
+}
+
+function start(visualiser) {
+  vis = visualiser;
+  contexts.clear();
+  render();
+  const setup = view.setup;
+  $('seed').value = setup.seed; $('nodes').value = setup.nodes; $('partitions').value = setup.partitions;
+  $('n').value = setup.replication_factor; $('r').value = setup.read_quorum; $('w').value = setup.write_quorum;
+}
+
+function reset(event) {
+  event?.preventDefault();
+  try {
+    start(new Visualiser(JSON.stringify(setupFromForm())));
+    history.replaceState(null, '', '#s=' + encodeURIComponent(vis.scenario()));
+    $('error').textContent = '';
+  } catch (error) {
+    showError(error);
+  }
+}
+
+const selected = (id) => Number($(id).value);
+
+function put(via, value, context) {
+  return act({ op: 'put', via, key: $('key').value, value, context });
+}
+
+function wireControls() {
+  $('setup').addEventListener('submit', reset);
+  $('share').onclick = () => navigator.clipboard?.writeText(location.href);
+  $('get').onclick = () => act({ op: 'get', via: selected('via'), key: $('key').value });
+  $('put').onclick = () => put(selected('via'), $('value').value, null);
+  $('put-context').onclick = () => put(selected('via'), $('value').value, contexts.get($('key').value) ?? null);
+  $('delete').onclick = () => put(selected('via'), null, contexts.get($('key').value) ?? null);
+  $('concurrent').onclick = () => {
+    const context = contexts.get($('key').value) ?? null;
+    put(selected('via'), $('value').value + '-a', context);
+    put(selected('via2'), $('value').value + '-b', context);
+  };
+  $('key').oninput = () => render();
+  $('crash').onclick = () => act({ op: 'crash', node: selected('target') });
+  $('restart').onclick = () => act({ op: 'restart', node: selected('target') });
+  $('isolate').onclick = () => act({ op: 'isolate', node: selected('target') });
+  $('cut').onclick = () => act({ op: 'partition', a: selected('target'), b: selected('peer') });
+  $('heal').onclick = () => act({ op: 'heal' });
+  $('add-node').onclick = () => {
+    act({ op: 'add_node' });
+    $('target').value = String(view.nodes[view.nodes.length - 1].id);
+  };
+  $('join-node').onclick = () => act({ op: 'join', via: firstUp(), node: selected('target') });
+  $('leave-node').onclick = () => act({ op: 'leave', via: firstUp(selected('target')), node: selected('target') });
+  $('step').onclick = () => act({ op: 'step', events: 1 });
+  $('advance').onclick = () => act({ op: 'advance', ms: 100 });
+  $('advance-long').onclick = () => act({ op: 'advance', ms: 1000 });
+  $('play').onclick = togglePlay;
+  $('compare').onclick = drawBalance;
+  $('background').onchange = () => render();
+}
+
+function firstUp(except) {
+  const node = view.nodes.find((n) => n.up && n.in_ring && n.id !== except);
+  return node ? node.id : 1;
+}
+
+function togglePlay() {
+  if (playing) {
+    clearInterval(playing);
+    playing = null;
+    $('play').textContent = 'play';
+    return;
+  }
+  $('play').textContent = 'pause';
+  playing = setInterval(() => {
+    const speed = $('speed').value;
+    act(speed === 'step' ? { op: 'step', events: 1 } : { op: 'advance', ms: Number(speed) });
+  }, TICK_MS);
+}
+
+// ----- drawing -----
+
+function render() {
+  view = JSON.parse(vis.view($('key').value));
+  window.dynamoView = view; // for the browser test and for curious readers
+  for (const record of view.history) {
+    if (record.context && record.key) contexts.set(record.key, record.context);
+  }
+  $('context').textContent = contexts.get($('key').value) ?? 'none';
+  drawRing();
+  fillSelects();
+  drawNodes();
+  drawKey();
+  drawMoves();
+  drawHistory();
+  drawLog();
+  const ring = view.ring;
+  $('clock').textContent = `t = ${view.now_ms} ms · ${view.events} events · ring epoch ${ring ? ring.epoch : '-'}` +
+    ` as seen by n${view.viewer ?? '-'} · N=${view.setup.replication_factor} R=${view.setup.read_quorum} W=${view.setup.write_quorum}`;
+  const last = view.last_event;
+  $('last-event').textContent = last
+    ? `last event: ${last.message ? messageLabel(last.message) : last.kind.replace('_', ' ')}` +
+      `${last.from != null && last.to != null ? ` n${last.from}→n${last.to}` : ` at n${last.node}`}${last.detail ? ' · ' + last.detail : ''}` +
+      ` · ${view.in_flight.length} message(s) in flight`
+    : `${view.in_flight.length} message(s) in flight`;
+}
+
+function nodePositions() {
+  const positions = new Map();
+  view.nodes.forEach((node, index) => {
+    positions.set(node.id, polar((index + 0.5) / view.nodes.length, R_NODES));
+  });
+  positions.set('client', [-290, -290]);
+  return positions;
+}
+
+function drawRing() {
+  const segments = $('segments');
+  segments.replaceChildren();
+  const keyPartition = view.key ? view.key.partition : -1;
+  for (const segment of view.ring ? view.ring.segments : []) {
+    const classes = ['segment'];
+    if (segment.moving) classes.push('moving');
+    if (segment.partition === keyPartition) classes.push('key-partition');
+    const path = svg('path', {
+      d: arcPath(segment.start_turns, segment.end_turns, R_IN, R_OUT),
+      fill: segment.colour, class: classes.join(' '),
+      'data-partition': segment.partition, 'data-owner': segment.owner,
+    }, segments);
+    svg('title', {}, path).textContent =
+      `p${segment.partition} · owner n${segment.owner} · homes ${segment.homes.map((h) => 'n' + h).join(', ')}`;
+  }
+  const positions = nodePositions();
+  drawKeyMarker();
+  drawLinks(positions);
+  drawBadges(positions);
+  drawArrows(positions);
+}
+
+function drawKeyMarker() {
+  const group = $('key-marker');
+  group.replaceChildren();
+  if (!view.key) return;
+  const [x0, y0] = polar(view.key.position_turns, R_IN - 8);
+  const [x1, y1] = polar(view.key.position_turns, R_OUT + 14);
+  svg('line', { x1: x0, y1: y0, x2: x1, y2: y1, class: 'key-line' }, group);
+  const [lx, ly] = polar(view.key.position_turns, R_OUT + 26);
+  svg('text', { x: lx, y: ly, class: 'key-label', 'text-anchor': 'middle' }, group).textContent = view.key.key;
+}
+
+function drawLinks(positions) {
+  const group = $('links');
+  group.replaceChildren();
+  for (const [a, b] of view.cut) {
+    const [x1, y1] = positions.get(a), [x2, y2] = positions.get(b);
+    svg('line', { x1, y1, x2, y2, class: 'link-cut', 'data-cut': `${a}-${b}` }, group);
+  }
+}
+
+function drawBadges(positions) {
+  const group = $('node-badges');
+  group.replaceChildren();
+  const rank = new Map((view.key ? view.key.preference : []).map((p, i) => [p.node, [i + 1, p.role]]));
+  for (const node of view.nodes) {
+    const [x, y] = positions.get(node.id);
+    const classes = ['badge', node.up ? 'up' : 'down'];
+    if (String(node.id) === $('target').value) classes.push('selected');
+    const badge = svg('g', { class: classes.join(' '), transform: `translate(${x},${y})`, 'data-node': node.id }, group);
+    if (!node.in_ring) svg('circle', { r: R_BADGE + 5, class: 'ring-out' }, badge);
+    svg('circle', { r: R_BADGE, fill: node.colour, class: 'body' }, badge);
+    svg('text', { y: 5 }, badge).textContent = node.up ? node.name : '✕';
+    svg('title', {}, badge).textContent = `${node.name} · ${node.up ? 'up' : 'down'} · ${node.status}`;
+    if (node.hint_count > 0) {
+      const hints = svg('g', { class: 'hints', transform: `translate(${R_BADGE - 2},${-R_BADGE + 2})` }, badge);
+      svg('circle', { r: 9 }, hints);
+      svg('text', { y: 4 }, hints).textContent = node.hint_count;
+    }
+    if (rank.has(node.id)) {
+      const [position, role] = rank.get(node.id);
+      svg('text', { y: R_BADGE + 14, class: `rank ${role}` }, badge).textContent = `${position} ${role}`;
+    }
+    badge.addEventListener('click', () => { $('target').value = String(node.id); render(); });
+  }
+}
+
+// Message groups drawn thinner, and hidden when "background traffic" is unticked.
+const BACKGROUND = new Set(['gossip', 'probe']);
+const LABELLED = new Set(['request', 'hinted']);
+
+const showBackground = () => $('background').checked;
+
+// A gentle curve from badge edge to badge edge, so that an answer does not hide its
+// request; returns the path and its midpoint (for a label).
+function curve(positions, from, to) {
+  const [x1, y1] = positions.get(from), [x2, y2] = positions.get(to);
+  const [dx, dy] = [x2 - x1, y2 - y1], length = Math.hypot(dx, dy) || 1;
+  const [ux, uy] = [dx / length, dy / length];
+  const [sx, sy, ex, ey] = [x1 + ux * R_BADGE, y1 + uy * R_BADGE, x2 - ux * R_BADGE, y2 - uy * R_BADGE];
+  const [cx, cy] = [(sx + ex) / 2 - uy * 24, (sy + ey) / 2 + ux * 24];
+  const mid = [0.25 * sx + 0.5 * cx + 0.25 * ex, 0.25 * sy + 0.5 * cy + 0.25 * ey];
+  return { d: `M${sx},${sy} Q${cx},${cy} ${ex},${ey}`, mid };
+}
+
+function messageLabel(message) {
+  return [message.kind.replace('_', ' '), message.key].filter((x) => x != null).join(' ');
+}
+
+// The colour class of an activity: its message's group, else its own kind.
+function tone(item) {
+  if (item.kind === 'lost') return 'lost';
+  return item.message ? item.message.group : item.kind;
+}
+
+function drawArrows(positions) {
+  const group = $('arrows');
+  group.replaceChildren();
+  drawFresh(group, positions);
+  drawInFlight(group, positions);
+}
+
+// What the last action delivered: arrows whose dot travels once, then fade.
+function drawFresh(group, positions) {
+  const visible = view.fresh.filter((item) => !item.message || showBackground() || !BACKGROUND.has(item.message.group));
+  // Requests, hints, transfers and repairs first: gossip must not crowd them out.
+  const ranked = visible.filter((i) => !i.message || !BACKGROUND.has(i.message.group))
+    .concat(visible.filter((i) => i.message && BACKGROUND.has(i.message.group)));
+  const shown = new Set(ranked.slice(0, ARROWS_MAX));
+  const fresh = visible.filter((item) => shown.has(item));
+  fresh.forEach((item, order) => {
+    const seconds = (order * 0.6) / Math.max(1, fresh.length / 4);
+    const delay = `${seconds}s`;
+    const from = item.kind === 'client' ? 'client' : item.from;
+    const to = item.kind === 'reply' ? 'client' : item.to;
+    if (from == null || to == null || !positions.has(from) || !positions.has(to)) {
+      pulse(group, positions.get(item.node), item.kind, delay);
+      return;
+    }
+    const { d, mid } = curve(positions, from, to);
+    const kind = item.message ? item.message.kind : item.kind;
+    const classes = `arrow t-${tone(item)}${item.message && BACKGROUND.has(item.message.group) ? ' background' : ''}`;
+    const path = svg('path', { d, class: classes, 'data-kind': kind, 'data-tone': tone(item), style: `animation-delay:${delay}` }, group);
+    svg('title', {}, path).textContent = `${kind}: ${item.detail}`;
+    travel(group, `arrow-dot t-${tone(item)}`, d, seconds, { dur: '0.8s' });
+    if (item.message && LABELLED.has(item.message.group) && fresh.length <= 16) {
+      svg('text', { x: mid[0], y: mid[1], class: `arrow-label t-${tone(item)}`, style: `animation-delay:${delay}` }, group)
+        .textContent = messageLabel(item.message);
+    }
+  });
+}
+
+// Messages on the wire: a dashed arrow, its dot at how far the message has got. While
+// playing, the dot moves to where the next tick will find it.
+function drawInFlight(group, positions) {
+  const tickMs = playing && $('speed').value !== 'step' ? Number($('speed').value) : 0;
+  for (const flight of view.in_flight) {
+    const { message } = flight;
+    if (BACKGROUND.has(message.group) && !showBackground()) continue;
+    if (!positions.has(flight.from) || !positions.has(flight.to)) continue;
+    const { d, mid } = curve(positions, flight.from, flight.to);
+    const span = Math.max(1, flight.deliver_ms - flight.sent_ms);
+    const at = Math.min(1, Math.max(0, (view.now_ms - flight.sent_ms) / span));
+    const next = Math.min(1, at + tickMs / span);
+    const path = svg('path', {
+      d, class: `flight t-${message.group}`, 'data-kind': message.kind, 'data-group': message.group,
+    }, group);
+    svg('title', {}, path).textContent =
+      `${messageLabel(message)} n${flight.from}→n${flight.to} · sent ${flight.sent_ms} ms, due ${flight.deliver_ms} ms${message.detail ? ' · ' + message.detail : ''}`;
+    travel(group, `flight-dot t-${message.group}`, d, 0, {
+      dur: `${TICK_MS / 1000}s`, calcMode: 'linear', keyPoints: `${at};${next}`, keyTimes: '0;1',
+    });
+    if (LABELLED.has(message.group)) {
+      svg('text', { x: mid[0], y: mid[1], class: `flight-label t-${message.group}` }, group).textContent = messageLabel(message);
+    }
+  }
+}
+
+// A dot moving along `d`, shown from `seconds` from now. Animations added to a running
+// SVG start on its own clock, long begun, so each is started explicitly.
+function travel(group, classes, d, seconds, timing) {
+  const dot = svg('circle', { class: classes, opacity: 0 }, group);
+  const show = svg('set', { attributeName: 'opacity', to: 1, begin: 'indefinite', fill: 'freeze' }, dot);
+  const motion = svg('animateMotion', { begin: 'indefinite', fill: 'freeze', path: d, ...timing }, dot);
+  show.beginElementAt(seconds);
+  motion.beginElementAt(seconds);
+}
+
+function pulse(group, position, kind, delay) {
+  if (!position) return;
+  const [x, y] = position;
+  svg('circle', { cx: x, cy: y, r: R_BADGE, class: `pulse t-${kind}`, style: `animation-delay:${delay}`, 'data-kind': kind }, group);
+}
+
+function fillSelects() {
+  for (const id of ['via', 'via2', 'target', 'peer']) {
+    const select = $(id);
+    const chosen = select.value;
+    select.replaceChildren();
+    for (const node of view.nodes) html('option', { value: node.id }, node.name + (node.up ? '' : ' (down)'), select);
+    const fallback = id === 'via2' && view.nodes.length > 1 ? view.nodes[1].id : view.nodes[0].id;
+    select.value = view.nodes.some((n) => String(n.id) === chosen) ? chosen : String(fallback);
+  }
+}
+
+function drawNodes() {
+  const table = $('nodes-table');
+  table.replaceChildren();
+  const head = html('tr', {}, undefined, table);
+  for (const title of ['node', 'state', 'epoch', 'owns', 'keys', 'hints', 'suspects', 'gets/puts', 'repairs']) html('th', {}, title, head);
+  const members = new Map((view.ring ? view.ring.members : []).map((m) => [m.node, m]));
+  for (const node of view.nodes) {
+    const row = html('tr', { 'data-node': node.id, 'data-hints': node.hint_count, 'data-up': node.up }, undefined, table);
+    const name = html('td', {}, undefined, row);
+    html('span', { class: 'dot', style: `background:${node.colour}` }, undefined, name);
+    name.append(node.name);
+    const member = members.get(node.id);
+    html('td', { class: node.up ? 'ok' : 'failed' }, `${node.up ? 'up' : 'down'} · ${node.status}`, row);
+    html('td', {}, node.epoch, row);
+    html('td', {}, member ? `${member.owned} (w${member.weight}${member.zone ? ' ' + member.zone : ''})` : '-', row);
+    html('td', {}, node.keys, row);
+    html('td', {}, node.hint_count ? `${node.hint_count}: ${node.hints.map((h) => `${h.key}→n${h.target}`).join(' ')}` : '0', row);
+    html('td', {}, node.suspected.map((s) => 'n' + s).join(' ') || '-', row);
+    const stats = node.stats;
+    html('td', {}, stats ? `${stats.gets}/${stats.puts}` : '-', row);
+    html('td', {}, stats ? `rr ${stats.read_repairs} · ae ${stats.anti_entropy_keys_repaired} · ho ${stats.hints_delivered}` : '-', row);
+  }
+}
+
+function drawKey() {
+  const box = $('key-info');
+  box.replaceChildren();
+  const key = view.key;
+  if (!key) { html('p', { class: 'hint' }, 'type a key', box); return; }
+  html('p', {}, `md5 ${key.position_hex} → ${(key.position_turns * 360).toFixed(1)}° → partition p${key.partition}`, box);
+  const list = html('p', { id: 'preference' }, 'preference list: ', box);
+  for (const entry of key.preference) {
+    html('span', { class: `chip ${entry.role}${entry.up ? '' : ' down'}`, 'data-role': entry.role }, `n${entry.node}`, list);
+  }
+  const table = html('table', { id: 'replicas' }, undefined, box);
+  const head = html('tr', {}, undefined, table);
+  for (const title of ['node', 'holds', 'siblings (dot: value)', 'context', 'merkle root']) html('th', {}, title, head);
+  for (const replica of key.replicas) {
+    const row = html('tr', { 'data-how': replica.how }, undefined, table);
+    html('td', {}, `n${replica.node}`, row);
+    html('td', {}, replica.how === 'hint' ? `hint for n${replica.hint_for}` : 'replica', row);
+    html('td', {}, replica.siblings.map((s) => `${s.dot}: ${s.value ?? '(deleted)'}`).join(' | '), row);
+    html('td', {}, replica.clock, row);
+    html('td', {}, replica.merkle_root ?? '-', row);
+  }
+  if (key.replicas.length === 0) html('p', { class: 'hint' }, 'no node holds this key yet', box);
+}
+
+function drawMoves() {
+  const box = $('moves');
+  box.replaceChildren();
+  if (view.moves.length === 0) { html('p', { class: 'hint' }, 'no ring change yet: add a node and join it', box); return; }
+  const total = view.moves.reduce((sum, m) => sum + m.added.length, 0);
+  const done = view.moves.reduce((sum, m) => sum + m.done.length, 0);
+  html('p', { id: 'moves-summary' }, `epoch ${view.ring.epoch}: ${view.moves.length} partitions change home replicas; ${done} of ${total} transfers done`, box);
+  const table = html('table', {}, undefined, box);
+  for (const move of view.moves) {
+    const row = html('tr', { 'data-partition': move.partition }, undefined, table);
+    html('td', {}, `p${move.partition}`, row);
+    html('td', {}, `${move.removed.map((n) => '−n' + n).join(' ')} ${move.added.map((n) => '+n' + n).join(' ')}`, row);
+    const bar = html('span', { class: 'move-bar' }, undefined, html('td', {}, undefined, row));
+    html('span', { style: `width:${(100 * move.done.length) / Math.max(1, move.added.length)}%` }, undefined, bar);
+  }
+}
+
+function drawHistory() {
+  const table = $('history');
+  table.replaceChildren();
+  const head = html('tr', {}, undefined, table);
+  for (const title of ['#', 'op', 'via', 'at', 'outcome']) html('th', {}, title, head);
+  for (const record of view.history.slice().reverse()) {
+    const row = html('tr', { 'data-index': record.index, 'data-outcome': record.outcome }, undefined, table);
+    html('td', {}, record.index, row);
+    const what = [record.op, record.key, record.value].filter((x) => x != null).join(' ');
+    html('td', {}, what, row);
+    html('td', {}, `n${record.via}`, row);
+    html('td', {}, `${record.invoked_ms}${record.replied_ms != null ? '→' + record.replied_ms : ''} ms`, row);
+    const values = record.siblings.map((s) => `${s.value ?? '(deleted)'} [${s.dot}]`).join(', ');
+    const holders = record.holders.map((h) => `n${h.node}${h.how === 'hint' ? ' (hint)' : ''}`).join(' ');
+    const answers = record.answers.map((a) =>
+      `n${a.node}${a.how === 'local' ? ' (own)' : a.how === 'refused' ? ' refused' : ''}${a.in_time ? '' : ' late'}`).join(', ');
+    // Until the reply, the coordinator's own read or write (no message) is not known.
+    const tally = record.outcome === 'pending' ? `${record.acked} answer(s) so far` : `${record.acked}/${record.needed}`;
+    const quorum = record.quorum ? ` · ${record.quorum}: ${tally}${answers ? ' (' + answers + ')' : ''}` : '';
+    const held = holders ? ` · now on ${record.holders.length}: ${holders}` : '';
+    html('td', { class: record.outcome, 'data-acked': record.acked }, `${record.outcome}${quorum}${record.detail ? ': ' + record.detail : ''}${values ? ' · ' + values : ''}${held}`, row);
+  }
+}
+
+function drawLog() {
+  const log = $('log');
+  log.replaceChildren();
+  for (const item of view.activity.slice().reverse()) {
+    if (item.message && BACKGROUND.has(item.message.group) && !showBackground()) continue;
+    const kind = item.message ? item.message.kind : item.kind;
+    const line = html('li', { class: `t-${tone(item)}`, 'data-kind': kind }, undefined, log);
+    html('span', { class: 't' }, `${item.at_ms} ms `, line);
+    const ends = item.from != null && item.to != null ? ` n${item.from}→n${item.to}` : ` n${item.node}`;
+    const what = item.message ? messageLabel(item.message) : kind.replace('_', ' ');
+    const request = item.request != null ? ` #${item.request}` : '';
+    line.append(`${what}${ends}${request}${item.detail ? ': ' + item.detail : ''}`);
+  }
+}
+
+// ----- strategy 1 vs strategy 3 -----
+
+function drawBalance() {
+  const weights = $('weights').value.split(',').map((w) => Number(w.trim())).filter((w) => w > 0);
+  const setup = { weights, tokens: Number($('tokens').value), partitions: Number($('balance-partitions').value), replication_factor: 3, seed: Number($('seed').value) };
+  const box = $('strategies');
+  box.replaceChildren();
+  let result;
+  try {
+    result = JSON.parse(compare_strategies(JSON.stringify(setup)));
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  for (const strategy of [result.token_ring, result.partition_ring]) drawStrategy(box, strategy);
+}
+
+function drawStrategy(box, strategy) {
+  const card = html('div', { class: 'strategy', 'data-efficiency': strategy.efficiency }, undefined, box);
+  const picture = svg('svg', { viewBox: '-110 -110 220 220' }, card);
+  const count = strategy.owners.length;
+  strategy.owners.forEach((owner, i) => {
+    svg('path', { d: arcPath(i / count, (i + 1) / count, 70, 105), fill: strategy.colours[owner], stroke: strategy.colours[owner] }, picture);
+  });
+  const info = html('div', {}, undefined, card);
+  html('h3', {}, strategy.name, info);
+  html('p', {}, '', info).innerHTML =
+    `efficiency <span class="big">${strategy.efficiency.toFixed(3)}</span> (mean / max load)<br>` +
+    `one more node moves ${(100 * strategy.moved_on_join).toFixed(1)}% of the ring`;
+  const max = Math.max(...strategy.loads.map((l) => l.load));
+  for (const load of strategy.loads) {
+    const bar = html('div', { class: 'bar', title: `n${load.node} (w${load.weight}): ${(100 * load.load).toFixed(1)}%` }, undefined, info);
+    html('span', { style: `width:${(100 * load.load) / max}%;background:${strategy.colours[load.node]}` }, undefined, bar);
+  }
+}
+
+// ----- start -----
+
+async function main() {
+  await init();
+  wireControls();
+  const shared = new URLSearchParams(location.hash.slice(1)).get('s');
+  try {
+    start(shared ? Visualiser.replay(shared) : new Visualiser(JSON.stringify(setupFromForm())));
+  } catch (error) {
+    showError(`could not replay the shared scenario: ${error}`);
+    start(new Visualiser(JSON.stringify(setupFromForm())));
+  }
+  drawBalance();
+  window.dynamoReady = true;
+}
+
+main().catch((error) => { showError(error); window.dynamoFailed = String(error); });
