@@ -188,3 +188,36 @@ fn redis_cli_and_redis_benchmark_work_against_a_node() {
         "the node still serves after the load"
     );
 }
+
+#[test]
+fn sigterm_under_load_exits_cleanly_and_keeps_every_acknowledged_write() {
+    let mut cluster = Cluster::start(21900, 3);
+    let address = cluster.client(1);
+    let writer = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        // Bounded: stops at the first refused connection, or after 5000 writes.
+        for i in 0..5_000 {
+            let key = format!("load-{i}");
+            let reply = support::block_on(dynamo_server::resp::call(
+                &address,
+                &[b"SET", key.as_bytes(), key.as_bytes()],
+            ));
+            match reply {
+                Ok(Value::Simple(ok)) if ok == "OK" => acked.push(key),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        acked
+    });
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let status = cluster.terminate(1);
+    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+    let acked = writer.join().unwrap();
+    assert!(!acked.is_empty(), "the writer ran before the shutdown");
+    cluster.restart(1);
+    for key in &acked {
+        let read = run(&cluster.client(1), &[b"GET", key.as_bytes()]);
+        assert_eq!(read, bulk(key.as_bytes()), "acknowledged {key} survives");
+    }
+}

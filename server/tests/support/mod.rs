@@ -163,6 +163,25 @@ impl Cluster {
         }
     }
 
+    /// SIGTERM node `id` and wait (bounded) for it to exit; its exit status.
+    pub fn terminate(&mut self, id: u16) -> std::process::ExitStatus {
+        let mut child = self.nodes[usize::from(id - 1)].take().expect("node runs");
+        let pid = child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("n{id} did not exit within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn restart(&mut self, id: u16) {
         self.spawn(id);
         self.wait_ready(id);
