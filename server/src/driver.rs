@@ -60,6 +60,9 @@ pub struct Snapshot {
     pub replication_factor: usize,
     /// When each peer's last message arrived, as time elapsed since.
     pub last_seen: BTreeMap<NodeId, Duration>,
+    /// The Merkle root of every partition this node holds: replicas of a partition
+    /// agree exactly when their roots are equal (Dynamo §4.7).
+    pub merkle_roots: BTreeMap<u32, u128>,
 }
 
 /// The driver stopped (shutdown or a fatal storage error).
@@ -241,7 +244,20 @@ impl<S: Store> Driver<S> {
                 .iter()
                 .map(|(node, at)| (*node, now.saturating_duration_since(*at)))
                 .collect(),
+            merkle_roots: self.merkle_roots(),
         }
+    }
+
+    fn merkle_roots(&self) -> BTreeMap<u32, u128> {
+        let Some(ring) = self.node.membership().ring() else {
+            return BTreeMap::new();
+        };
+        (0..ring.config().partitions)
+            .filter_map(|p| {
+                let tree = self.node.tree(dynamo_core::types::PartitionId(p))?;
+                Some((p, tree.root().0))
+            })
+            .collect()
     }
 
     /// Group commit: make the batch durable, then let its outputs out.

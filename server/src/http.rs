@@ -422,6 +422,11 @@ pub fn cluster_view(snapshot: &Snapshot) -> Value {
             "planned": planned,
         },
         "hints": snapshot.hints,
+        "merkle_roots": snapshot
+            .merkle_roots
+            .iter()
+            .map(|(p, root)| (p.to_string(), json!(format!("{root:032x}"))))
+            .collect::<serde_json::Map<String, Value>>(),
         "in_flight": snapshot.in_flight,
     })
 }

@@ -5,6 +5,7 @@ mod cli;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use dynamo_core::node::Mutant;
 use dynamo_core::types::NodeId;
 use dynamo_server::server::{self, NodeSettings, Running};
 use dynamo_server::storage::{Durability, RedbStore};
@@ -157,6 +158,11 @@ struct ServeArgs {
     /// Storage durability [default: durable].
     #[arg(long, value_enum)]
     durability: Option<DurabilityArg>,
+    /// TESTS ONLY: run a deliberately broken node (ack-before-local-write,
+    /// delete-hint-before-ack, read-quorum-ignores-r) to prove the checkers catch it.
+    #[arg(long, hide = true)]
+    #[serde(skip)]
+    mutant: Option<String>,
 }
 
 #[derive(Args)]
@@ -239,6 +245,16 @@ fn init_logging(json: bool) {
     }
 }
 
+fn parse_mutant(name: Option<&str>) -> Result<Mutant> {
+    Ok(match name {
+        None | Some("none") => Mutant::None,
+        Some("ack-before-local-write") => Mutant::AckBeforeLocalWrite,
+        Some("delete-hint-before-ack") => Mutant::DeleteHintBeforeAck,
+        Some("read-quorum-ignores-r") => Mutant::ReadQuorumIgnoresR,
+        Some(other) => bail!("unknown mutant {other:?}"),
+    })
+}
+
 fn parse_peers(entries: &[String]) -> Result<BTreeMap<NodeId, String>> {
     let mut peers = BTreeMap::new();
     for entry in entries {
@@ -294,6 +310,7 @@ fn load(args: ServeArgs) -> Result<(NodeSettings, PathBuf, Durability)> {
             .or(file.http_listen)
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid")),
         data_file: Some(data_dir.join(DATA_FILE)),
+        mutant: parse_mutant(args.mutant.as_deref())?,
         cluster: args
             .cluster
             .or(file.cluster)
@@ -369,6 +386,7 @@ async fn dev(args: DevArgs) -> Result<()> {
             peer_listen: port(100 + *id as u16)?,
             http_listen: port(200 + *id as u16)?,
             data_file: Some(args.data_dir.join(format!("n{id}")).join(DATA_FILE)),
+            mutant: Mutant::None,
             cluster: "dev".into(),
             secret: "dev-cluster-secret-not-for-production".into(),
             members: members.clone(),

@@ -327,12 +327,33 @@ async fn connect_loop(
     }
 }
 
+/// Connect from this node's own listen IP when it has a specific one, so a node's
+/// traffic carries its address both ways (firewall rules and the fault-injection
+/// tests partition nodes by address).
+async fn dial(address: &str, listen: &str) -> std::io::Result<TcpStream> {
+    let local: Option<std::net::SocketAddr> = listen.parse().ok();
+    let remote = tokio::net::lookup_host(address)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{address} resolves to nothing")))?;
+    let socket = match remote {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if let Some(local) =
+        local.filter(|l| !l.ip().is_unspecified() && l.is_ipv4() == remote.is_ipv4())
+    {
+        socket.bind(std::net::SocketAddr::new(local.ip(), 0))?;
+    }
+    socket.connect(remote).await
+}
+
 async fn connect(
     address: &str,
     credentials: &Credentials,
     peer: NodeId,
 ) -> Result<TcpStream, PeerError> {
-    let mut stream = TcpStream::connect(address).await?;
+    let mut stream = dial(address, &credentials.listen).await?;
     stream.set_nodelay(true)?;
     let (node, _) = handshake(&mut stream, credentials).await?;
     if node != peer {

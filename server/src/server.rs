@@ -6,7 +6,7 @@ use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::peer::{self, Credentials, Outbound};
 use crate::resp;
-use dynamo_core::node::{member, Node, NodeConfig};
+use dynamo_core::node::{member, Mutant, Node, NodeConfig};
 use dynamo_core::ring::RingConfig;
 use dynamo_core::store::Store;
 use dynamo_core::types::NodeId;
@@ -26,6 +26,8 @@ pub struct NodeSettings {
     pub http_listen: SocketAddr,
     /// The storage file, for the storage size metric.
     pub data_file: Option<PathBuf>,
+    /// A deliberately broken variant, for proving the fault-injection checker (tests).
+    pub mutant: Mutant,
     pub cluster: String,
     pub secret: String,
     /// Peer addresses of the members a new cluster starts with (empty: join via seeds).
@@ -158,6 +160,7 @@ fn open_node<S: Store>(
         .map_err(|e| ServerError::Start(e.to_string()))?;
     let mut node =
         Node::new(settings.id, config, store).map_err(|e| ServerError::Start(e.to_string()))?;
+    node.set_mutant(settings.mutant);
     node.store_mut()
         .sync()
         .map_err(|e| ServerError::Start(e.to_string()))?;

@@ -1,1 +1,13 @@
-//! Multi-process cluster test harness (issue 8). Empty until the server exists.
+//! Jepsen-style tests of real `dynamo` processes (issue 8): a harness that starts
+//! nodes on their own 127.0.0.x addresses ([`harness`]), faults done to them (crash,
+//! pause, network partitions with nftables), a workload of concurrent clients that
+//! records every invocation ([`workload`]), and a checker that nothing acknowledged
+//! was lost and nothing appeared that nobody wrote ([`checker`]). [`run`] ties them.
+//!
+//! The nftables rules need root (CI runs as root; `scripts/test.sh` installs
+//! `nftables`).
+
+pub mod checker;
+pub mod harness;
+pub mod run;
+pub mod workload;
