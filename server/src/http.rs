@@ -22,7 +22,6 @@
 use crate::driver::{DriverHandle, Snapshot};
 use crate::endpoints::Endpoints;
 use crate::metrics::Metrics;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +44,8 @@ pub const EPOCH_HEADER: &str = "x-dynamo-ring-epoch";
 /// Request bodies above this are refused by the framework (413) before any handler;
 /// bodies between the value limit and this get the handler's JSON 413.
 const BODY_BYTES_MAX: usize = 2 * limits::VALUE_BYTES_MAX;
+/// A request body must arrive within this.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -313,31 +314,47 @@ async fn kv_put(
     Path(key): Path<String>,
     Query(params): Params,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let work = async {
-        if body.len() > limits::VALUE_BYTES_MAX {
-            let text = format!(
-                "value is {} bytes, more than {}",
-                body.len(),
-                limits::VALUE_BYTES_MAX
-            );
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                text,
-            ));
-        }
-        write(
-            &state,
-            &key,
-            &headers,
-            &params,
-            Content::Value(body.to_vec()),
-        )
-        .await
+        let body = read_value(&headers, body).await?;
+        write(&state, &key, &headers, &params, Content::Value(body)).await
     };
     measured(&state, "put", work).await
+}
+
+fn too_large(size: impl std::fmt::Display) -> ApiError {
+    let text = format!(
+        "value is {size} bytes, more than {}",
+        limits::VALUE_BYTES_MAX
+    );
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", text)
+}
+
+/// The request body as a value: refused at once when its declared length is too
+/// large, and cut off when it does not arrive within `BODY_READ_TIMEOUT` (a client
+/// that announces a body and stalls must not hold a connection forever).
+async fn read_value(headers: &HeaderMap, body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(size) = declared.filter(|size| *size > limits::VALUE_BYTES_MAX as u64) {
+        return Err(too_large(size));
+    }
+    let read = axum::body::to_bytes(body, limits::VALUE_BYTES_MAX);
+    match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+        Ok(Err(_)) => Err(too_large(format!("more than {}", limits::VALUE_BYTES_MAX))),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "the body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        )),
+    }
 }
 
 async fn kv_delete(

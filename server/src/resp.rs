@@ -36,6 +36,10 @@ pub const ARGS_MAX: usize = 1024;
 pub const REQUEST_BYTES_MAX: usize = limits::VALUE_BYTES_MAX + limits::KEY_BYTES_MAX + 1024;
 /// Client connections at most; more wait in the accept queue.
 pub const CONNECTIONS_MAX: usize = 1024;
+/// A request whose first bytes arrived must be complete within this.
+pub const PARTIAL_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A connection with no request in progress is closed after this.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A reply value in RESP2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -329,7 +333,23 @@ async fn connection(
         if !out.is_empty() {
             stream.write_all(&out).await?;
         }
-        let read = stream.read(&mut chunk).await?;
+        // Slow-loris defence: a started request must arrive whole within
+        // PARTIAL_REQUEST_TIMEOUT; an idle connection is closed after IDLE_TIMEOUT, so
+        // stalled clients cannot hold the CONNECTIONS_MAX slots forever.
+        let limit = if buffer.is_empty() {
+            IDLE_TIMEOUT
+        } else {
+            PARTIAL_REQUEST_TIMEOUT
+        };
+        let read = match tokio::time::timeout(limit, stream.read(&mut chunk)).await {
+            Ok(read) => read?,
+            Err(_) => {
+                let text = format!("ERR no complete request within {} s", limit.as_secs());
+                Value::error(text).encode(&mut out);
+                let _ = stream.write_all(&out).await;
+                return Ok(());
+            }
+        };
         if read == 0 {
             return Ok(());
         }

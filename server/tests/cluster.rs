@@ -191,7 +191,7 @@ fn redis_cli_and_redis_benchmark_work_against_a_node() {
 
 #[test]
 fn sigterm_under_load_exits_cleanly_and_keeps_every_acknowledged_write() {
-    let mut cluster = Cluster::start(21900, 3);
+    let mut cluster = Cluster::start(23200, 3);
     let address = cluster.client(1);
     let writer = std::thread::spawn(move || {
         let mut acked = Vec::new();
@@ -216,8 +216,47 @@ fn sigterm_under_load_exits_cleanly_and_keeps_every_acknowledged_write() {
     let acked = writer.join().unwrap();
     assert!(!acked.is_empty(), "the writer ran before the shutdown");
     cluster.restart(1);
+    cluster.wait_healthy();
     for key in &acked {
         let read = run(&cluster.client(1), &[b"GET", key.as_bytes()]);
         assert_eq!(read, bulk(key.as_bytes()), "acknowledged {key} survives");
     }
+}
+
+#[test]
+fn bad_input_at_every_door_loses_nothing_and_a_slow_loris_is_cut_off() {
+    use std::io::Read;
+    let cluster = Cluster::start(23400, 3);
+    run(&cluster.client(1), &[b"SET", b"kept", b"1"]);
+    // A slow-loris client starts a request and stalls.
+    let mut slow = TcpStream::connect(cluster.client(1)).unwrap();
+    slow.write_all(b"*2\r\n$3\r\nGET\r\n").unwrap();
+    // Peer port: a truncated frame, then a huge length; HTTP port: not HTTP at all,
+    // then a request claiming a body far beyond the limit.
+    let mut truncated = TcpStream::connect("127.0.0.1:23501").unwrap();
+    truncated.write_all(&[0, 0, 0, 100, 2, 1, 2]).unwrap();
+    drop(truncated);
+    let mut huge = TcpStream::connect("127.0.0.1:23502").unwrap();
+    huge.write_all(&[0x7f, 0xff, 0xff, 0xff]).unwrap();
+    let mut http = TcpStream::connect(cluster.http(1)).unwrap();
+    http.write_all(b"\x00\x01GARBAGE\r\n\r\n").unwrap();
+    let mut big = TcpStream::connect(cluster.http(2)).unwrap();
+    big.write_all(b"PUT /v1/kv/x HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 99999999999\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    big.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let _ = big.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // Every node still serves, and what was written is still there.
+    for id in 1..=3 {
+        assert_eq!(run(&cluster.client(id), &[b"GET", b"kept"]), bulk(b"1"));
+    }
+    // The stalled request is cut off with an error within the partial-request limit.
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut reply = String::new();
+    let _ = slow.read_to_string(&mut reply);
+    assert!(reply.contains("no complete request"), "{reply:?}");
+    drop((huge, http));
 }
