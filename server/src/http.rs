@@ -11,6 +11,9 @@
 //! - `?n=&r=&w=` override N, R and W per request.
 //! - `GET /v1/cluster`, `POST /v1/admin/join/{node}`, `POST /v1/admin/leave/{node}`,
 //!   `GET /metrics` (Prometheus text), `GET /healthz`, `GET /readyz`.
+//! - With a UI directory (`--ui-dir`, or `dynamo dev`): its files under `/ui/` (the
+//!   ring visualiser, whose live mode polls `/v1/cluster` of the node serving it),
+//!   and `/` redirecting there.
 //!
 //! Errors are JSON `{"error": text, "kind": name, ...numbers}` with 400 (bad context,
 //! key or quorum), 413 (too large), 503 (quorum not reached, timeout, not ready,
@@ -24,7 +27,7 @@ use crate::endpoints::Endpoints;
 use crate::metrics::Metrics;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
@@ -38,6 +41,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
 
 pub const CONTEXT_HEADER: &str = "x-dynamo-context";
 pub const EPOCH_HEADER: &str = "x-dynamo-ring-epoch";
@@ -54,6 +58,8 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// The data file, for the storage size metric.
     pub data_file: Option<PathBuf>,
+    /// Static files served under `/ui/` (the visualiser); none: no UI routes at all.
+    pub ui_dir: Option<PathBuf>,
 }
 
 /// Serve the HTTP API on `listener` until the task is aborted.
@@ -64,7 +70,7 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>) {
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/v1/kv/{*key}", get(kv_get).put(kv_put).delete(kv_delete))
         .route("/v1/cluster", get(cluster))
         .route("/v1/admin/join/{node}", post(admin_join))
@@ -72,8 +78,20 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX));
+    let api = match &state.ui_dir {
+        Some(dir) => with_ui(api, dir),
+        None => api,
+    };
+    api.with_state(state)
+}
+
+/// Serve `dir` under `/ui/` and send `/` there: the page polls `/v1/cluster` on the
+/// same origin, so serving it from the node needs no CORS. Only with a UI directory,
+/// so a production node exposes nothing but the API.
+fn with_ui(api: Router<Arc<HttpState>>, dir: &std::path::Path) -> Router<Arc<HttpState>> {
+    api.nest_service("/ui", ServeDir::new(dir))
+        .route("/", get(|| async { Redirect::temporary("/ui/") }))
 }
 
 /// A JSON error response.

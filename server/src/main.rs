@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 /// The storage file inside a node's data directory.
 const DATA_FILE: &str = "data.redb";
+/// The visualiser page, relative to a checkout's root.
+const UI_DIR: &str = "wasm/www";
 
 #[derive(Parser)]
 #[command(
@@ -163,6 +165,9 @@ struct ServeArgs {
     #[arg(long, hide = true)]
     #[serde(skip)]
     mutant: Option<String>,
+    /// Serve this directory (the visualiser, `wasm/www`) under /ui/ on the HTTP port.
+    #[arg(long)]
+    ui_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -328,6 +333,7 @@ fn load(args: ServeArgs) -> Result<(NodeSettings, PathBuf, Durability)> {
             .unwrap_or(3),
         read_quorum: args.read_quorum.or(file.read_quorum).unwrap_or(2),
         write_quorum: args.write_quorum.or(file.write_quorum).unwrap_or(2),
+        ui_dir: args.ui_dir.or(file.ui_dir),
     };
     let durability = match args
         .durability
@@ -378,6 +384,8 @@ async fn dev(args: DevArgs) -> Result<()> {
         members.insert(NodeId(*id), port(100 + *id as u16)?.to_string());
     }
     let n = (args.nodes as usize).min(3);
+    // Relative to the working directory: `dynamo dev` is run from a checkout.
+    let ui_dir = Some(PathBuf::from(UI_DIR)).filter(|dir| dir.is_dir());
     let mut running = Vec::new();
     for id in &ids {
         let settings = NodeSettings {
@@ -395,6 +403,7 @@ async fn dev(args: DevArgs) -> Result<()> {
             replication_factor: n,
             read_quorum: n / 2 + 1,
             write_quorum: n / 2 + 1,
+            ui_dir: ui_dir.clone(),
         };
         let dir = args.data_dir.join(format!("n{id}"));
         running.push(start_node(&settings, &dir, Durability::Durable).await?);
@@ -419,6 +428,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         running[0].client_addr.port(),
         running[running.len() - 1].client_addr.port()
     );
+    print_ui(ui_dir.is_some(), running[0].http_addr);
     println!("Ctrl-C stops every node; re-running finds the data.");
     wait_for_signal().await;
     println!("stopping");
@@ -427,6 +437,14 @@ async fn dev(args: DevArgs) -> Result<()> {
         store.flush().context("flush storage")?;
     }
     Ok(())
+}
+
+fn print_ui(served: bool, http: SocketAddr) {
+    if served {
+        println!("visualiser: http://{http}/ui/  (live cluster view; the simulator needs scripts/build-wasm.sh first)");
+    } else {
+        println!("visualiser: not served (run from the repository root to serve {UI_DIR})");
+    }
 }
 
 /// Nodes that just started may have lost their first messages to peers not yet

@@ -38,6 +38,8 @@ pub struct NodeSettings {
     pub replication_factor: usize,
     pub read_quorum: usize,
     pub write_quorum: usize,
+    /// The visualiser's directory, served under `/ui/` by the HTTP port (none: not served).
+    pub ui_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +127,7 @@ pub async fn start<S: Store + Send + 'static>(
         driver: driver.clone(),
         metrics: metrics.clone(),
         data_file: settings.data_file.clone(),
+        ui_dir: settings.ui_dir.clone(),
     });
     let listeners = vec![
         tokio::spawn(peer::serve(

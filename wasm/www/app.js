@@ -1,6 +1,11 @@
 // The page only draws: every number, owner, colour and arrow comes from the Rust view
 // model (dynamo-wasm), which runs dynamo-core's simulator. See wasm/src/view.rs.
-import init, { Visualiser, compare_strategies } from './pkg/dynamo_wasm.js';
+// Live mode draws a running cluster's `/v1/cluster` document instead, as it comes.
+
+// From the WASM package, imported in main() rather than statically: live mode must
+// work from a node even when scripts/build-wasm.sh has not built the package.
+let Visualiser = null;
+let compare_strategies = null;
 
 const SVG = 'http://www.w3.org/2000/svg';
 const R_OUT = 285, R_IN = 240, R_NODES = 165, R_BADGE = 20;
@@ -508,10 +513,102 @@ function drawStrategy(box, strategy) {
   }
 }
 
+// ----- live mode: the running cluster, as the node serving the page reports it -----
+
+const LIVE_POLL_MS = 1000;
+// The simulator's palette (wasm/src/view.rs `colour`), so node n looks the same in both.
+const PALETTE = ['#4caf50', '#ab47bc', '#fdd835', '#29b6f6', '#ec407a', '#ff7043', '#26a69a', '#7e57c2',
+  '#c0ca33', '#8d6e63', '#5c6bc0', '#ffa726', '#66bb6a', '#d4e157', '#ef5350', '#78909c'];
+const nodeColour = (id) => PALETTE[id - 1] ?? `hsl(${(id * 137.508) % 360}, 62%, 52%)`;
+
+// Served by a node (`dynamo dev`, `--ui-dir`) the page's origin is that node's HTTP API.
+function liveWanted() {
+  return location.pathname.startsWith('/ui/') || new URLSearchParams(location.search).get('live') === '1';
+}
+
+function startLive() {
+  $('live').hidden = false;
+  pollLive();
+  setInterval(pollLive, LIVE_POLL_MS);
+}
+
+async function pollLive() {
+  try {
+    const response = await fetch('/v1/cluster', { cache: 'no-store' });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    drawLive(await response.json());
+  } catch (error) {
+    $('live').dataset.state = 'unreachable';
+    $('live-summary').textContent = `cannot read /v1/cluster: ${error}`;
+  }
+}
+
+function drawLive(cluster) {
+  window.dynamoLive = cluster; // for the browser test and for curious readers
+  const { transfers } = cluster;
+  Object.assign($('live').dataset, { state: 'ok', epoch: cluster.epoch });
+  $('live-summary').textContent = `as seen by n${cluster.node} · ring epoch ${cluster.epoch} · N=${cluster.replication_factor}` +
+    ` · transfers ${transfers.done}/${transfers.total} done · hints held ${cluster.hints ?? '?'} · ${cluster.in_flight} request(s) in flight`;
+  drawLiveRing(cluster);
+  drawLiveMembers(cluster);
+}
+
+function drawLiveRing(cluster) {
+  const ring = $('live-ring');
+  ring.replaceChildren();
+  const moving = new Set(cluster.transfers.pending.map((t) => t.partition));
+  const count = cluster.partitions.length;
+  for (const { partition, homes } of cluster.partitions) {
+    const first = homes[0];
+    const path = svg('path', {
+      d: arcPath(partition / count, (partition + 1) / count, R_IN, R_OUT),
+      fill: first == null ? 'var(--line)' : nodeColour(first),
+      class: moving.has(partition) ? 'segment moving' : 'segment', 'data-partition': partition, 'data-owner': first ?? '',
+    }, ring);
+    svg('title', {}, path).textContent = `p${partition} · homes ${homes.map((h) => 'n' + h).join(', ')}${moving.has(partition) ? ' · moving' : ''}`;
+  }
+  cluster.members.forEach((member, index) => {
+    const [x, y] = polar((index + 0.5) / cluster.members.length, R_NODES);
+    const classes = `badge${member.suspected ? ' suspected' : ''}${member.status === 'left' ? ' down' : ''}`;
+    const badge = svg('g', { class: classes, transform: `translate(${x},${y})`, 'data-node': member.id, 'data-status': member.status }, ring);
+    svg('circle', { r: R_BADGE, class: 'body', fill: nodeColour(member.id) }, badge);
+    svg('text', { y: 5 }, badge).textContent = `n${member.id}`;
+    svg('text', { y: R_BADGE + 14, class: 'rank' }, badge).textContent = member.status + (member.suspected ? ' · suspected' : '');
+  });
+  svg('text', { y: 8, class: 'live-epoch' }, ring).textContent = `epoch ${cluster.epoch}`;
+}
+
+function drawLiveMembers(cluster) {
+  const table = $('live-members');
+  table.replaceChildren();
+  const head = html('tr', {}, undefined, table);
+  for (const title of ['node', 'status', 'first home of', 'weight', 'last heard', 'http']) html('th', {}, title, head);
+  for (const member of cluster.members) {
+    const row = html('tr', { 'data-node': member.id, 'data-suspected': member.suspected }, undefined, table);
+    const name = html('td', {}, undefined, row);
+    html('span', { class: 'dot', style: `background:${nodeColour(member.id)}` }, undefined, name);
+    name.append(`n${member.id}${member.id === cluster.node ? ' (this node)' : ''}`);
+    html('td', { class: member.suspected ? 'failed' : 'ok' }, member.status + (member.suspected ? ' · suspected' : ''), row);
+    html('td', {}, `${cluster.partitions.filter((p) => p.homes[0] === member.id).length} partitions`, row);
+    html('td', {}, `w${member.weight}${member.zone ? ' ' + member.zone : ''}`, row);
+    html('td', {}, member.last_seen_ms_ago == null ? '-' : `${member.last_seen_ms_ago} ms ago`, row);
+    html('td', {}, member.http ?? '-', row);
+  }
+}
+
 // ----- start -----
 
 async function main() {
-  await init();
+  // Live mode first: it needs only this file, not the WASM package.
+  if (liveWanted()) startLive();
+  let wasm;
+  try {
+    wasm = await import('./pkg/dynamo_wasm.js');
+  } catch (error) {
+    throw new Error(`the simulator is not built (run scripts/build-wasm.sh): ${error}`);
+  }
+  await wasm.default();
+  ({ Visualiser, compare_strategies } = wasm);
   wireControls();
   const shared = new URLSearchParams(location.hash.slice(1)).get('s');
   try {
