@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+rustc +nightly --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal --force
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for target in resp_parse peer_frame context_decode; do
   echo "== fuzzing $target for ${seconds}s"

@@ -27,6 +27,27 @@ use serde::{Deserialize, Serialize};
 
 /// Most transfers with a chunk in flight at once (admission control for background work).
 pub const TRANSFERS_IN_FLIGHT_MAX: usize = 4;
+/// Most bytes (approximately: keys and values) a chunk carries; at least one entry is
+/// always sent, so a chunk stays below `SIBLINGS_MAX` maximal values plus one key.
+/// Keeps chunks of large values far below a driver's frame limit.
+pub const TRANSFER_CHUNK_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// How many leading `entries` fit in `budget` bytes (at least one).
+pub(crate) fn within_bytes(entries: &[(Key, Siblings)], budget: usize) -> usize {
+    let mut used = 0usize;
+    for (index, (key, siblings)) in entries.iter().enumerate() {
+        let values: usize = siblings
+            .iter()
+            .map(|s| s.content.value().map_or(0, <[u8]>::len))
+            .sum();
+        used = used.saturating_add(key.len() + values + 64 * siblings.len());
+        if used > budget && index > 0 {
+            return index;
+        }
+    }
+    entries.len()
+}
+
 /// Most entries a received chunk may carry.
 pub const TRANSFER_CHUNK_MAX: usize = 4096;
 
@@ -162,14 +183,19 @@ impl<S: Store> Node<S> {
     fn send_chunk(&mut self, partition: PartitionId, to: NodeId, out: &mut Vec<Output>) -> bool {
         let chunk = self.config.transfer_chunk_keys;
         let cursor = self.outgoing[&(partition, to)].cursor.clone();
-        let entries = match self.store.scan(partition, cursor.as_deref(), chunk) {
+        let mut entries = match self.store.scan(partition, cursor.as_deref(), chunk) {
             Ok(entries) => entries,
             Err(error) => {
                 self.storage_failed(&error);
                 return false;
             }
         };
-        let last = entries.len() < chunk;
+        let mut last = entries.len() < chunk;
+        let fits = within_bytes(&entries, TRANSFER_CHUNK_BYTES_MAX);
+        if fits < entries.len() {
+            entries.truncate(fits);
+            last = false;
+        }
         let next = entries.last().map(|(key, _)| key.clone()).or(cursor);
         let request = self.mint_request();
         self.stats.transfer_keys_sent += entries.len() as u64;
@@ -369,5 +395,37 @@ impl<S: Store> Node<S> {
         let epoch = self.membership.epoch();
         self.membership.complete_transfer(partition, node);
         self.membership_changed(epoch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::VersionVector;
+    use crate::types::ActorId;
+    use crate::version::Content;
+
+    fn entry(key: &str, value_bytes: usize) -> (Key, Siblings) {
+        let mut siblings = Siblings::new();
+        let value = Content::Value(vec![7; value_bytes]);
+        let actor = ActorId::new(NodeId(1), 1);
+        siblings
+            .update(&VersionVector::new(), value, actor)
+            .unwrap();
+        (key.as_bytes().to_vec(), siblings)
+    }
+
+    #[test]
+    fn chunks_stop_at_the_byte_budget_but_always_carry_one_entry() {
+        let big: Vec<_> = (0..10)
+            .map(|i| entry(&format!("k{i}"), 1_000_000))
+            .collect();
+        // 10 values of 1 MB against 3.5 MB: three fit.
+        assert_eq!(within_bytes(&big, 3_500_000), 3);
+        // One value larger than the budget still goes alone (progress is guaranteed).
+        assert_eq!(within_bytes(&big, 10), 1);
+        let small: Vec<_> = (0..10).map(|i| entry(&format!("k{i}"), 10)).collect();
+        assert_eq!(within_bytes(&small, TRANSFER_CHUNK_BYTES_MAX), 10);
+        assert_eq!(within_bytes(&[], 10), 0);
     }
 }
