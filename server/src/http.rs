@@ -427,7 +427,15 @@ pub fn cluster_view(snapshot: &Snapshot) -> Value {
     let partitions: Vec<Value> = ring
         .map(|ring| {
             (0..ring.config().partitions)
-                .map(|p| json!({"partition": p, "homes": ring.home_replicas(PartitionId(p), n)}))
+                .map(|p| {
+                    let partition = PartitionId(p);
+                    let preference = ring.preference_list(partition);
+                    json!({
+                        "partition": p,
+                        "homes": ring.home_replicas(partition, n),
+                        "preference_list": preference.nodes(),
+                    })
+                })
                 .collect()
         })
         .unwrap_or_default();
