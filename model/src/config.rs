@@ -1,0 +1,305 @@
+//! A model configuration: cluster shape, client scripts, faults and the boundary.
+//!
+//! Everything that makes a run finite is here: each client runs a fixed script; each
+//! node fires each periodic timer at most `rounds` times (then the driver stops
+//! re-arming it, as if background work paused for good); crashes are counted against
+//! `crashes`. Request timers are not bounded: a node arms one per request and requests
+//! are bounded by the scripts.
+
+use dynamo_core::membership::MemberInfo;
+use dynamo_core::message::Timer;
+use dynamo_core::node::{member, Mutant, NodeConfig};
+use dynamo_core::ring::{Ring, RingConfig, RingMember};
+use dynamo_core::types::{Key, NodeId};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Most nodes a configuration may have (state spaces explode well before).
+pub const NODES_MAX: usize = 5;
+/// Most clients, and most operations per client script.
+pub const CLIENTS_MAX: usize = 4;
+pub const SCRIPT_OPS_MAX: usize = 8;
+/// Most keys a script may name.
+pub const KEYS_MAX: usize = 4;
+
+/// How the network treats messages (stateright's network models).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NetworkKind {
+    /// Any in-flight message may be delivered next, each at most once.
+    Unordered,
+    /// FIFO per (sender, receiver) pair.
+    Ordered,
+    /// Unordered, and a delivered message may be delivered again. Expensive: every
+    /// handler that is not idempotent multiplies the states.
+    Duplicating,
+}
+
+/// What a client does in one step of its script.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Put value `[byte]`, with the context of the client's last reply for the key.
+    Put(u8),
+    /// Put a tombstone, with the client's context for the key.
+    Delete,
+    Get,
+}
+
+/// One client operation: what, on which key (index), through which node (index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientOp {
+    pub action: Action,
+    pub key: usize,
+    pub coordinator: usize,
+}
+
+impl ClientOp {
+    pub fn put(key: usize, value: u8, coordinator: usize) -> Self {
+        let action = Action::Put(value);
+        Self {
+            action,
+            key,
+            coordinator,
+        }
+    }
+
+    pub fn get(key: usize, coordinator: usize) -> Self {
+        let action = Action::Get;
+        Self {
+            action,
+            key,
+            coordinator,
+        }
+    }
+}
+
+/// Periodic timer firings allowed per node (the boundary of background work).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Rounds {
+    /// Gossip rounds, which also probe suspected peers (the only way back to health
+    /// for a peer that sends nothing).
+    pub gossip: u8,
+    pub anti_entropy: u8,
+    pub handoff: u8,
+}
+
+impl Rounds {
+    /// Firings allowed for `timer`; `None` for request timers (not bounded here).
+    pub fn limit(&self, timer: Timer) -> Option<u8> {
+        match timer {
+            Timer::Request(_) => None,
+            Timer::Gossip => Some(self.gossip),
+            Timer::AntiEntropy => Some(self.anti_entropy),
+            Timer::Handoff => Some(self.handoff),
+            // The model never changes membership: nothing to transfer.
+            Timer::Transfer => Some(0),
+        }
+    }
+}
+
+/// A whole model configuration. Build one with a preset, adjust fields, `validate`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ModelConfig {
+    pub nodes: usize,
+    /// Ring partitions (a power of two, at least `nodes` so every node owns one and
+    /// every preference list holds every node).
+    pub partitions: u32,
+    pub replication_factor: usize,
+    pub read_quorum: usize,
+    pub write_quorum: usize,
+    pub clients: Vec<Vec<ClientOp>>,
+    pub network: NetworkKind,
+    pub lossy: bool,
+    /// Crashes (each followed by a restart from the node's durable store) in a run.
+    pub crashes: u8,
+    pub rounds: Rounds,
+    pub mutant: Mutant,
+    /// Periodic rounds per node the convergence check runs after faults stop.
+    pub heal_rounds: usize,
+    /// Run `check_invariants_full` (Merkle trees against a rebuild) after every step.
+    pub full_invariants: bool,
+}
+
+/// A configuration that cannot be modelled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ModelConfig {
+    /// 3 nodes, N=3 R=2 W=2, perfect unordered network, no background work: the
+    /// strict quorum path (puts, gets, read repair, siblings, timeouts).
+    pub fn strict() -> Self {
+        Self {
+            nodes: 3,
+            partitions: 4,
+            replication_factor: 3,
+            read_quorum: 2,
+            write_quorum: 2,
+            clients: vec![
+                vec![ClientOp::put(0, 1, 0), ClientOp::get(0, 2)],
+                vec![ClientOp::put(0, 2, 1)],
+            ],
+            network: NetworkKind::Unordered,
+            lossy: false,
+            crashes: 0,
+            rounds: Rounds::default(),
+            mutant: Mutant::None,
+            heal_rounds: 4,
+            full_invariants: true,
+        }
+    }
+
+    /// 3 nodes, N=2 R=1 W=1 (so one node is a fallback for every key): a get through
+    /// a non-home node times out and leaves it suspecting both homes; a put through it
+    /// is then stored as a hint, which gossip (probing) and handoff deliver.
+    pub fn sloppy() -> Self {
+        Self {
+            replication_factor: 2,
+            read_quorum: 1,
+            write_quorum: 1,
+            clients: vec![vec![ClientOp::get(0, 2), ClientOp::put(0, 1, 2)]],
+            rounds: Rounds {
+                gossip: 1,
+                anti_entropy: 0,
+                handoff: 1,
+            },
+            ..Self::strict()
+        }
+    }
+
+    /// The target: 3 nodes, 2 clients, 1 crash, a lossy network, background
+    /// rounds. Run with the binary (release), not in `cargo test`.
+    pub fn faults() -> Self {
+        Self {
+            lossy: true,
+            crashes: 1,
+            rounds: Rounds {
+                gossip: 1,
+                anti_entropy: 1,
+                handoff: 1,
+            },
+            ..Self::strict()
+        }
+    }
+
+    /// Check the configuration can be modelled.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |message: String| Err(ConfigError(message));
+        if self.nodes == 0 || self.nodes > NODES_MAX {
+            return fail(format!("nodes must be within 1..={NODES_MAX}"));
+        }
+        if self.clients.len() > CLIENTS_MAX {
+            return fail(format!("at most {CLIENTS_MAX} clients"));
+        }
+        if (self.partitions as usize) < self.nodes {
+            return fail(format!(
+                "partitions {} must be at least nodes {}",
+                self.partitions, self.nodes
+            ));
+        }
+        for script in &self.clients {
+            if script.len() > SCRIPT_OPS_MAX {
+                return fail(format!("at most {SCRIPT_OPS_MAX} operations per client"));
+            }
+            if let Some(op) = script
+                .iter()
+                .find(|op| op.key >= KEYS_MAX || op.coordinator >= self.nodes)
+            {
+                return fail(format!("operation {op:?} names a missing key or node"));
+            }
+        }
+        let config = self.node_config();
+        config
+            .validate(node_id(0))
+            .map_err(|error| ConfigError(format!("bad node config: {error}")))?;
+        Ok(())
+    }
+
+    /// Keys the scripts use, by index.
+    pub fn keys(&self) -> usize {
+        let used = self.clients.iter().flatten().map(|op| op.key + 1);
+        used.max().unwrap_or(0)
+    }
+
+    /// The node configuration every node of the model starts with.
+    pub fn node_config(&self) -> NodeConfig {
+        let members: BTreeMap<NodeId, MemberInfo> = (0..self.nodes)
+            .map(|index| (node_id(index), member("", 1)))
+            .collect();
+        NodeConfig {
+            ring: RingConfig {
+                partitions: self.partitions,
+                replication_factor: self.replication_factor,
+            },
+            read_quorum: self.read_quorum,
+            write_quorum: self.write_quorum,
+            initial_members: members,
+            ..NodeConfig::default()
+        }
+    }
+
+    /// The home replicas of key `index` (membership never changes in the model).
+    pub fn homes(&self, index: usize) -> Vec<NodeId> {
+        let members = (0..self.nodes)
+            .map(|index| RingMember {
+                node: node_id(index),
+                weight: 1,
+                zone: None,
+            })
+            .collect();
+        let config = self.node_config().ring;
+        let ring = Ring::new(config, members).expect("a validated config has a ring");
+        let partition = ring.partition_of_key(&key(index));
+        ring.home_replicas(partition, self.replication_factor)
+    }
+
+    /// The stateright actor index of client `index`.
+    pub fn client_actor(&self, index: usize) -> usize {
+        self.nodes + index
+    }
+}
+
+/// The `NodeId` of node index `index`: `n1`, `n2`, ...
+pub fn node_id(index: usize) -> NodeId {
+    NodeId(index as u32 + 1)
+}
+
+/// The node index of `node`.
+pub fn node_index(node: NodeId) -> usize {
+    node.0 as usize - 1
+}
+
+/// The bytes of key index `index`: `k0`, `k1`, ...
+pub fn key(index: usize) -> Key {
+    format!("k{index}").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate() {
+        for config in [
+            ModelConfig::strict(),
+            ModelConfig::sloppy(),
+            ModelConfig::faults(),
+        ] {
+            config.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn every_key_has_its_replication_factor_of_homes() {
+        let config = ModelConfig::sloppy();
+        for index in 0..KEYS_MAX {
+            assert_eq!(config.homes(index).len(), config.replication_factor);
+        }
+    }
+}
