@@ -145,32 +145,9 @@ impl stateright::actor::Actor for ModelActor {
     }
 
     fn on_msg(&self, _: Id, state: &mut Cow<ActorState>, src: Id, msg: Msg, out: &mut Out<Self>) {
-        match (self, &**state, msg.body()) {
-            (ModelActor::Node(actor), ActorState::Node(node), _) => {
-                let Some(input) = input_of(actor, src, msg.body()) else {
-                    return;
-                };
-                if node.node().is_none() {
-                    return; // a crashed node receives nothing: the message waits
-                }
-                let ActorState::Node(node) = state.to_mut() else {
-                    unreachable!("matched above");
-                };
-                actor.step(node, input, out);
-            }
-            (
-                ModelActor::Client(actor),
-                ActorState::Client(client),
-                Body::Reply { request, reply },
-            ) => {
-                if actor.awaits(client, *request) {
-                    let ActorState::Client(client) = state.to_mut() else {
-                        unreachable!("matched above");
-                    };
-                    actor.on_reply(client, reply, out);
-                }
-            }
-            _ => {}
+        match self {
+            ModelActor::Node(actor) => on_node_msg(actor, state, src, msg.body(), out),
+            ModelActor::Client(actor) => on_client_msg(actor, state, msg.body(), out),
         }
     }
 
@@ -184,6 +161,45 @@ impl stateright::actor::Actor for ModelActor {
         if let (ModelActor::Node(actor), ActorState::Node(node)) = (self, state.to_mut()) {
             actor.fire(node, *timer, out);
         }
+    }
+}
+
+/// A node receives: a running node steps; a crashed one leaves the message waiting
+/// (stateright keeps a no-op delivery in flight: the network delays it).
+fn on_node_msg(
+    actor: &NodeActor,
+    state: &mut Cow<ActorState>,
+    src: Id,
+    body: &Body,
+    out: &mut Out<ModelActor>,
+) {
+    let running = state.as_node().is_some_and(|node| node.node().is_some());
+    let Some(input) = input_of(actor, src, body).filter(|_| running) else {
+        return;
+    };
+    if let ActorState::Node(node) = state.to_mut() {
+        actor.step(node, input, out);
+    }
+}
+
+/// A client takes the reply it waits for and issues its next operation.
+fn on_client_msg(
+    actor: &ClientActor,
+    state: &mut Cow<ActorState>,
+    body: &Body,
+    out: &mut Out<ModelActor>,
+) {
+    let Body::Reply { request, reply } = body else {
+        return;
+    };
+    let awaited = state
+        .as_client()
+        .is_some_and(|client| actor.awaits(client, *request));
+    if !awaited {
+        return;
+    }
+    if let ActorState::Client(client) = state.to_mut() {
+        actor.on_reply(client, reply, out);
     }
 }
 

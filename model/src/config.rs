@@ -112,6 +112,10 @@ pub struct ModelConfig {
     /// Crashes (each followed by a restart from the node's durable store) in a run.
     pub crashes: u8,
     pub rounds: Rounds,
+    /// Node indices whose periodic timers run (`rounds`); empty: every node. Each
+    /// background firing can interleave with everything else, so fewer nodes with
+    /// rounds shrink the state space most.
+    pub rounds_on: Vec<usize>,
     pub mutant: Mutant,
     /// Periodic rounds per node the convergence check runs after faults stop.
     pub heal_rounds: usize,
@@ -132,8 +136,8 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl ModelConfig {
-    /// 3 nodes, N=3 R=2 W=2, perfect unordered network, no background work: the
-    /// strict quorum path (puts, gets, read repair, siblings, timeouts).
+    /// 3 nodes, N=3 R=2 W=2, perfect unordered network, no background work, one
+    /// client that puts then gets: the strict quorum path (read repair, timeouts).
     pub fn strict() -> Self {
         Self {
             nodes: 3,
@@ -141,40 +145,66 @@ impl ModelConfig {
             replication_factor: 3,
             read_quorum: 2,
             write_quorum: 2,
-            clients: vec![
-                vec![ClientOp::put(0, 1, 0), ClientOp::get(0, 2)],
-                vec![ClientOp::put(0, 2, 1)],
-            ],
+            clients: vec![vec![ClientOp::put(0, 1, 0), ClientOp::get(0, 1)]],
             network: NetworkKind::Unordered,
             lossy: false,
             crashes: 0,
             rounds: Rounds::default(),
+            rounds_on: Vec::new(),
             mutant: Mutant::None,
             heal_rounds: 4,
             full_invariants: true,
         }
     }
 
-    /// 3 nodes, N=2 R=1 W=1 (so one node is a fallback for every key): a get through
-    /// a non-home node times out and leaves it suspecting both homes; a put through it
-    /// is then stored as a hint, which gossip (probing) and handoff deliver.
-    pub fn sloppy() -> Self {
+    /// [`ModelConfig::strict`] with two clients putting concurrently through two
+    /// coordinators, each then reading through the third node.
+    pub fn siblings() -> Self {
         Self {
-            replication_factor: 2,
+            clients: vec![vec![ClientOp::put(0, 1, 0)], vec![ClientOp::put(0, 2, 1)]],
+            ..Self::strict()
+        }
+    }
+
+    /// 3 nodes, N=1 R=1 W=1, so two nodes are fallbacks for every key. A client gets
+    /// through the last node of the key's preference list, whose read may time out and
+    /// leave it suspecting the home; its put is then coordinated there and stored as a
+    /// hint on the first fallback, whose handoff round delivers it.
+    pub fn sloppy() -> Self {
+        let mut config = Self {
+            replication_factor: 1,
             read_quorum: 1,
             write_quorum: 1,
-            clients: vec![vec![ClientOp::get(0, 2), ClientOp::put(0, 1, 2)]],
             rounds: Rounds {
-                gossip: 1,
+                gossip: 0,
                 anti_entropy: 0,
                 handoff: 1,
             },
+            ..Self::strict()
+        };
+        let preference = config.preference(0);
+        let (holder, coordinator) = (preference[1], preference[2]);
+        config.rounds_on = vec![holder];
+        config.clients = vec![vec![
+            ClientOp::get(0, coordinator),
+            ClientOp::put(0, 1, coordinator),
+        ]];
+        config
+    }
+
+    /// [`ModelConfig::strict`]'s cluster, one put, a lossy network and a crash (the
+    /// node restarts from its synced store with a new incarnation).
+    pub fn crash() -> Self {
+        Self {
+            clients: vec![vec![ClientOp::put(0, 1, 0)]],
+            lossy: true,
+            crashes: 1,
             ..Self::strict()
         }
     }
 
     /// The issue's target: 3 nodes, 2 clients, 1 crash, a lossy network, background
-    /// rounds. Run with the binary (release), not in `cargo test`.
+    /// rounds. For the binary (release); too big for `cargo test`.
     pub fn faults() -> Self {
         Self {
             lossy: true,
@@ -186,6 +216,32 @@ impl ModelConfig {
             },
             ..Self::strict()
         }
+    }
+
+    /// 3 nodes, 1 client (put, then get), 1 crash, lossy, no background rounds.
+    pub fn faults_small() -> Self {
+        Self {
+            lossy: true,
+            crashes: 1,
+            ..Self::strict()
+        }
+    }
+
+    /// The periodic firings node `index` may make.
+    pub fn rounds_of(&self, index: usize) -> Rounds {
+        if self.rounds_on.is_empty() || self.rounds_on.contains(&index) {
+            self.rounds
+        } else {
+            Rounds::default()
+        }
+    }
+
+    /// The first node index that is not a home replica of key `index`.
+    pub fn fallback(&self, index: usize) -> usize {
+        let homes = self.homes(index);
+        (0..self.nodes)
+            .find(|node| !homes.contains(&node_id(*node)))
+            .unwrap_or(0)
     }
 
     /// Check the configuration can be modelled.
@@ -213,6 +269,12 @@ impl ModelConfig {
             {
                 return fail(format!("operation {op:?} names a missing key or node"));
             }
+        }
+        if let Some(node) = self.rounds_on.iter().find(|node| **node >= self.nodes) {
+            return fail(format!(
+                "rounds_on names node index {node}, past {}",
+                self.nodes
+            ));
         }
         let config = self.node_config();
         config
@@ -244,8 +306,8 @@ impl ModelConfig {
         }
     }
 
-    /// The home replicas of key `index` (membership never changes in the model).
-    pub fn homes(&self, index: usize) -> Vec<NodeId> {
+    /// The ring every node bootstraps (membership never changes in the model).
+    fn ring(&self) -> Ring {
         let members = (0..self.nodes)
             .map(|index| RingMember {
                 node: node_id(index),
@@ -253,10 +315,20 @@ impl ModelConfig {
                 zone: None,
             })
             .collect();
-        let config = self.node_config().ring;
-        let ring = Ring::new(config, members).expect("a validated config has a ring");
-        let partition = ring.partition_of_key(&key(index));
-        ring.home_replicas(partition, self.replication_factor)
+        Ring::new(self.node_config().ring, members).expect("a validated config has a ring")
+    }
+
+    /// The home replicas of key `index`.
+    pub fn homes(&self, index: usize) -> Vec<NodeId> {
+        let ring = self.ring();
+        ring.home_replicas(ring.partition_of_key(&key(index)), self.replication_factor)
+    }
+
+    /// The preference list of key `index`, as node indices.
+    pub fn preference(&self, index: usize) -> Vec<usize> {
+        let ring = self.ring();
+        let list = ring.preference_list(ring.partition_of_key(&key(index)));
+        list.nodes().iter().map(|node| node_index(*node)).collect()
     }
 
     /// The stateright actor index of client `index`.
@@ -264,6 +336,64 @@ impl ModelConfig {
         self.nodes + index
     }
 }
+
+/// Parse a client script: operations separated by commas, each `put KEY VALUE NODE`,
+/// `del KEY NODE` or `get KEY NODE`, keys `k0`.., nodes `n1`.., values 0..=255.
+/// Example: `put k0 1 n1, get k0 n2`.
+pub fn parse_script(text: &str) -> Result<Vec<ClientOp>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|op| !op.is_empty())
+        .map(parse_op)
+        .collect()
+}
+
+fn parse_op(text: &str) -> Result<ClientOp, ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "bad operation {text:?}: want `put k0 1 n1`, `del k0 n1` or `get k0 n1`"
+        ))
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let index = |word: &str, prefix: char| -> Result<usize, ConfigError> {
+        word.strip_prefix(prefix)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(bad)
+    };
+    let (action, key, node) = match words.as_slice() {
+        ["put", key, value, node] => {
+            let value = value.parse().map_err(|_| bad())?;
+            (Action::Put(value), key, node)
+        }
+        ["del", key, node] => (Action::Delete, key, node),
+        ["get", key, node] => (Action::Get, key, node),
+        _ => return Err(bad()),
+    };
+    let coordinator = index(node, 'n')?.checked_sub(1).ok_or_else(bad)?;
+    Ok(ClientOp {
+        action,
+        key: index(key, 'k')?,
+        coordinator,
+    })
+}
+
+/// Parse a mutant name: `none`, `ack-before-local-write`, `delete-hint-before-ack`,
+/// `read-quorum-ignores-r`.
+pub fn parse_mutant(name: &str) -> Result<Mutant, ConfigError> {
+    MUTANTS
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, mutant)| *mutant)
+        .ok_or_else(|| ConfigError(format!("unknown mutant {name:?}")))
+}
+
+/// Every mutant by its command-line name.
+pub const MUTANTS: [(&str, Mutant); 4] = [
+    ("none", Mutant::None),
+    ("ack-before-local-write", Mutant::AckBeforeLocalWrite),
+    ("delete-hint-before-ack", Mutant::DeleteHintBeforeAck),
+    ("read-quorum-ignores-r", Mutant::ReadQuorumIgnoresR),
+];
 
 /// The `NodeId` of node index `index`: `n1`, `n2`, ...
 pub fn node_id(index: usize) -> NodeId {
@@ -290,9 +420,22 @@ mod tests {
             ModelConfig::strict(),
             ModelConfig::sloppy(),
             ModelConfig::faults(),
+            ModelConfig::faults_small(),
+            ModelConfig::crash(),
+            ModelConfig::siblings(),
         ] {
             config.validate().unwrap();
         }
+    }
+
+    #[test]
+    fn scripts_parse() {
+        let script = parse_script("put k0 7 n1, get k1 n3,del k0 n2").unwrap();
+        assert_eq!(script[0], ClientOp::put(0, 7, 0));
+        assert_eq!(script[1], ClientOp::get(1, 2));
+        assert_eq!(script[2].action, Action::Delete);
+        assert!(parse_script("put k0 n1").is_err());
+        assert!(parse_script("get k0 n0").is_err());
     }
 
     #[test]

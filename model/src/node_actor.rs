@@ -119,9 +119,11 @@ impl NodeActor {
             state.sloppy.insert(key);
         }
         let outputs = node.step(input);
+        let wrote = node.store().unsynced_writes() > 0;
         // Group commit: what this step wrote is durable before any output leaves.
         node.store_mut().sync().expect("memory store syncs");
-        if state.broken.is_none() && self.model.full_invariants {
+        // The full check rebuilds every Merkle tree: only worth it after a write.
+        if wrote && state.broken.is_none() && self.model.full_invariants {
             state.broken = node.check_invariants_full().err();
         }
         self.execute(state, outputs, out);
@@ -214,7 +216,10 @@ impl NodeActor {
 
     /// The boundary: a periodic timer is re-armed only while it has rounds left.
     fn may_arm(&self, state: &NodeState, timer: Timer) -> bool {
-        match (self.model.rounds.limit(timer), periodic_slot(timer)) {
+        match (
+            self.model.rounds_of(self.index).limit(timer),
+            periodic_slot(timer),
+        ) {
             (Some(limit), Some(slot)) => state.fired[slot] < limit,
             (Some(limit), None) => limit > 0,
             (None, _) => true,

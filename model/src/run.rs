@@ -2,8 +2,10 @@
 
 use crate::actor::DynamoModel;
 use crate::config::ModelConfig;
-use stateright::{Checker, HasDiscoveries, Model};
+use stateright::report::WriteReporter;
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 use std::collections::BTreeSet;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 /// How to walk the state space.
@@ -13,6 +15,28 @@ pub enum Search {
     Dfs,
     /// Breadth first: near-shortest counterexamples with one thread; more memory.
     Bfs,
+}
+
+/// How to run a check.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub search: Search,
+    pub threads: usize,
+    /// Stop once any of these properties has a discovery.
+    pub stop_at: Option<BTreeSet<&'static str>>,
+    /// Print the checker's progress to stderr every few seconds.
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            search: Search::Dfs,
+            threads: 2,
+            stop_at: None,
+            progress: false,
+        }
+    }
 }
 
 /// What a check found.
@@ -25,33 +49,56 @@ pub struct Outcome {
     /// Property names with a discovery: examples for `sometimes`, counterexamples
     /// for `always`.
     pub discovered: BTreeSet<&'static str>,
-    /// Each discovery's path, rendered.
+    /// Each discovery's path, one action per line.
     pub paths: Vec<(&'static str, String)>,
 }
 
-/// Check `config` to completion (or until every property in `stop_at` is discovered).
-pub fn check(
-    config: ModelConfig,
-    search: Search,
-    threads: usize,
-    stop_at: Option<BTreeSet<&'static str>>,
-) -> Outcome {
+/// A property's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Holds,
+    Violated,
+    Reached,
+    Unreached,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Verdict::Holds => "holds",
+            Verdict::Violated => "VIOLATED",
+            Verdict::Reached => "reached",
+            Verdict::Unreached => "unreached",
+        };
+        f.pad(text)
+    }
+}
+
+/// The verdict for a property of `expectation` that has (or lacks) a discovery.
+pub fn verdict(expectation: Expectation, discovered: bool) -> Verdict {
+    match (expectation, discovered) {
+        (Expectation::Sometimes, true) => Verdict::Reached,
+        (Expectation::Sometimes, false) => Verdict::Unreached,
+        (_, true) => Verdict::Violated,
+        (_, false) => Verdict::Holds,
+    }
+}
+
+/// Check `config`: to completion, or until a property of `options.stop_at` is found.
+pub fn check(config: ModelConfig, options: &Options) -> Outcome {
     let started = Instant::now();
     let model: DynamoModel = config.into_model();
-    let mut builder = model.checker().threads(threads.max(1));
-    if let Some(names) = stop_at {
-        builder = builder.finish_when(HasDiscoveries::AnyOf(names));
+    let mut builder = model.checker().threads(options.threads.max(1));
+    if let Some(names) = &options.stop_at {
+        builder = builder.finish_when(HasDiscoveries::AnyOf(names.clone()));
     }
-    match search {
-        Search::Dfs => summarise(
-            builder
-                .spawn_dfs()
-                .report(&mut stateright::report::WriteReporter::new(
-                    &mut std::io::stderr(),
-                )),
-            started,
-        ),
-        Search::Bfs => summarise(builder.spawn_bfs().join(), started),
+    let mut stderr = std::io::stderr();
+    let mut reporter = WriteReporter::new(&mut stderr);
+    match (options.search, options.progress) {
+        (Search::Dfs, false) => summarise(builder.spawn_dfs().join(), started),
+        (Search::Bfs, false) => summarise(builder.spawn_bfs().join(), started),
+        (Search::Dfs, true) => summarise(builder.spawn_dfs().report(&mut reporter), started),
+        (Search::Bfs, true) => summarise(builder.spawn_bfs().report(&mut reporter), started),
     }
 }
 
@@ -72,10 +119,9 @@ fn summarise(checker: impl Checker<DynamoModel>, started: Instant) -> Outcome {
     }
 }
 
-fn format_path(
-    model: &DynamoModel,
-    path: &stateright::Path<<DynamoModel as Model>::State, <DynamoModel as Model>::Action>,
-) -> String {
+type ModelPath = Path<<DynamoModel as Model>::State, <DynamoModel as Model>::Action>;
+
+fn format_path(model: &DynamoModel, path: &ModelPath) -> String {
     path.clone()
         .into_actions()
         .iter()
