@@ -117,7 +117,8 @@ pub struct ModelConfig {
     /// rounds shrink the state space most.
     pub rounds_on: Vec<usize>,
     pub mutant: Mutant,
-    /// Periodic rounds per node the convergence check runs after faults stop.
+    /// Most rounds of periodic work (per node) the convergence check runs after
+    /// faults stop; it stops as soon as the cluster converged.
     pub heal_rounds: usize,
     /// Run `check_invariants_full` (Merkle trees against a rebuild) after every step.
     pub full_invariants: bool,
@@ -152,7 +153,7 @@ impl ModelConfig {
             rounds: Rounds::default(),
             rounds_on: Vec::new(),
             mutant: Mutant::None,
-            heal_rounds: 4,
+            heal_rounds: 32,
             full_invariants: true,
         }
     }

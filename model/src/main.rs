@@ -12,7 +12,12 @@ use dynamo_model::{properties, run};
 use stateright::Model;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: dynamo-model check|explore [PRESET] [OPTIONS] | presets
+const USAGE: &str = "usage: dynamo-model check|explore [PRESET] [OPTIONS] | mutants | presets
+
+  check     check every property of a configuration (exit status 1 on a violation)
+  explore   serve stateright's Explorer for a configuration
+  mutants   check each mutant on the CI presets; print which properties catch it
+  presets   describe the presets
 
 presets: strict (default), siblings, sloppy, crash, faults-small, faults
 
@@ -179,6 +184,10 @@ fn run_command(args: Args) -> Result<ExitCode, String> {
             let _ = checker.serve(args.address.as_str());
             Ok(ExitCode::SUCCESS)
         }
+        "mutants" => {
+            mutant_matrix(&args);
+            Ok(ExitCode::SUCCESS)
+        }
         "presets" => {
             for name in PRESETS {
                 let config = preset(name).expect("listed presets exist");
@@ -231,6 +240,42 @@ fn run_check(args: Args) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// For each mutant and CI preset, the `always` properties the full check violates.
+fn mutant_matrix(args: &Args) {
+    let options = run::Options {
+        search: args.search,
+        threads: args.threads,
+        stop_at: None,
+        progress: false,
+    };
+    println!("| mutant | preset | unique states | violated |");
+    println!("|---|---|---|---|");
+    for (mutant_name, mutant) in MUTANTS {
+        for preset_name in ["strict", "siblings", "sloppy", "crash"] {
+            let mut config = preset(preset_name).expect("listed presets exist");
+            config.mutant = mutant;
+            let outcome = check(config, &options);
+            let violated: Vec<&str> = properties::all()
+                .into_iter()
+                .filter(|(e, name, _)| {
+                    run::verdict(e.clone(), outcome.discovered.contains(name))
+                        == run::Verdict::Violated
+                })
+                .map(|(_, name, _)| name)
+                .collect();
+            let violated = if violated.is_empty() {
+                "-".to_string()
+            } else {
+                violated.join("; ")
+            };
+            println!(
+                "| {mutant_name} | {preset_name} | {} | {violated} |",
+                outcome.unique_states
+            );
+        }
     }
 }
 
