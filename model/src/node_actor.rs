@@ -12,11 +12,13 @@ use crate::actor::ModelActor;
 use crate::config::{node_id, node_index, ModelConfig};
 use crate::msg::{Body, Msg};
 use dynamo_core::message::{Command, Input, Message, Output, Timer};
-use dynamo_core::node::{Node, NodeConfig};
+use dynamo_core::node::{Node, NodeConfig, NodeStats};
 use dynamo_core::store::{MemoryStore, Store};
 use dynamo_core::types::Key;
 use stateright::actor::{model_timeout, Id, Out};
+use dynamo_core::version::Siblings;
 use std::collections::BTreeSet;
+use std::fmt;
 
 /// The timers of a node actor: the node's own, and the model's crash and restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -27,10 +29,81 @@ pub enum ModelTimer {
 }
 
 /// A node that runs, or the durable store of one that crashed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Host {
     Up(Box<Node<MemoryStore>>),
     Down(MemoryStore),
+}
+
+/// A summary, not the whole node: the Explorer and counterexamples show states with
+/// `Debug`, and a node's Merkle trees alone are hundreds of lines.
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (state, store) = match self {
+            Host::Up(node) => ("up", node.store()),
+            Host::Down(store) => ("down", store),
+        };
+        let replicas: Vec<String> = store
+            .replicas()
+            .map(|(partition, key, siblings)| {
+                format!("{partition} {}: {}", String::from_utf8_lossy(key), show(siblings))
+            })
+            .collect();
+        let hints: Vec<String> = store
+            .hints(None, usize::MAX)
+            .unwrap_or_default()
+            .iter()
+            .map(|(hint, siblings)| {
+                let key = String::from_utf8_lossy(&hint.key);
+                format!("for {} {key}: {}", hint.target, show(siblings))
+            })
+            .collect();
+        let mut out = f.debug_struct(state);
+        if let Host::Up(node) = self {
+            out.field("actor", &format_args!("{}", node.actor()))
+                .field("in_flight", &node.in_flight())
+                .field("suspected", node.suspected())
+                .field("stats", &format_args!("{}", counters(node.stats())));
+        }
+        out.field("replicas", &replicas)
+            .field("hints", &hints)
+            .finish()
+    }
+}
+
+/// The node's non-zero counters that tell a story, as `name=value`.
+fn counters(stats: &NodeStats) -> String {
+    let named = [
+        ("gets", stats.gets),
+        ("puts", stats.puts),
+        ("forwarded", stats.forwarded),
+        ("quorum_failures", stats.quorum_failures),
+        ("timeouts", stats.timeouts),
+        ("read_repairs", stats.read_repairs),
+        ("hints_stored", stats.hints_stored),
+        ("hints_delivered", stats.hints_delivered),
+        ("anti_entropy_keys_repaired", stats.anti_entropy_keys_repaired),
+        ("ignored_messages", stats.ignored_messages),
+        ("actor_renewals", stats.actor_renewals),
+    ];
+    let shown: Vec<String> = named
+        .iter()
+        .filter(|(_, value)| *value > 0)
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    shown.join(" ")
+}
+
+/// A sibling set as `{dot: value, ...} clock`.
+fn show(siblings: &Siblings) -> String {
+    let parts: Vec<String> = siblings
+        .iter()
+        .map(|sibling| match sibling.content.value() {
+            Some(value) => format!("{}: {value:?}", sibling.dot),
+            None => format!("{}: deleted", sibling.dot),
+        })
+        .collect();
+    format!("{{{}}} clock {}", parts.join(", "), siblings.clock())
 }
 
 /// A node actor's state: the node and what the model tracks about it.

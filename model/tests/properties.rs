@@ -49,3 +49,9 @@ fn a_crash_on_a_lossy_network_loses_no_acknowledged_write() {
     let states = assert_checked(ModelConfig::crash(), &[QUORUM_FAILED]);
     assert_eq!(states, 1_034);
 }
+
+#[test]
+fn put_then_get_with_a_crash_on_a_lossy_network_holds() {
+    let states = assert_checked(ModelConfig::faults_small(), &[READ_REPAIRED, QUORUM_FAILED]);
+    assert_eq!(states, 63_476);
+}
