@@ -10,6 +10,13 @@ step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add wasm32-unknown-unknown >/dev/null
 
+step "system packages (redis-tools: the server tests drive it with redis-cli and redis-benchmark)"
+if ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null; then
+  sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools >/dev/null
+fi
+
 step "format"
 cargo fmt --all -- --check
 

@@ -1,7 +1,388 @@
-//! The `dynamo` binary (issue 4). The server does not exist yet; this binary says so
-//! instead of pretending.
+//! `dynamo`: run a node (`serve`), a local cluster (`dev`), or talk to one
+//! (`get`, `put`, `del`).
 
-fn main() {
-    eprintln!("dynamo: the server is not built yet; only the core library exists (see README.md)");
-    std::process::exit(2);
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dynamo_core::types::NodeId;
+use dynamo_server::resp::{self, Value};
+use dynamo_server::server::{self, NodeSettings, Running};
+use dynamo_server::storage::{Durability, RedbStore};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "dynamo",
+    version,
+    about = "Amazon's Dynamo: a highly available, always-writeable key-value store"
+)]
+struct Cli {
+    /// Log as JSON lines instead of text (filter with RUST_LOG, default info).
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Parsed once at startup: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum Command {
+    /// Run one node of a cluster.
+    Serve(ServeArgs),
+    /// Run a local development cluster in this process (Ctrl-C stops it; data persists).
+    Dev(DevArgs),
+    /// Read a key: prints its value(s) and context.
+    Get {
+        key: String,
+        #[arg(long, default_value = "127.0.0.1:7001")]
+        addr: String,
+    },
+    /// Write a key (superseding the versions a read sees).
+    Put {
+        key: String,
+        value: String,
+        #[arg(long, default_value = "127.0.0.1:7001")]
+        addr: String,
+    },
+    /// Delete a key (writes a tombstone over the versions a read sees).
+    Del {
+        key: String,
+        #[arg(long, default_value = "127.0.0.1:7001")]
+        addr: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+enum DurabilityArg {
+    /// fsync every group commit before acknowledging (the default).
+    Durable,
+    /// Commit without fsync: FOR BENCHMARKS ONLY, a crash loses recent acknowledged writes.
+    Buffered,
+}
+
+#[derive(Args, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ServeArgs {
+    /// TOML file with any of these options (kebab-case keys); flags override it.
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// This node's id (a positive integer, unique in the cluster, never reused).
+    #[arg(long)]
+    id: Option<u32>,
+    /// Directory of this node's data (created if missing).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Redis-protocol client address [default: 127.0.0.1:6379].
+    #[arg(long)]
+    client_listen: Option<SocketAddr>,
+    /// Peer (node-to-node) address [default: 127.0.0.1:7379].
+    #[arg(long)]
+    peer_listen: Option<SocketAddr>,
+    /// Cluster name: peers of another cluster are refused [default: dynamo].
+    #[arg(long)]
+    cluster: Option<String>,
+    /// Shared cluster secret authenticating peers (or env DYNAMO_SECRET).
+    #[arg(long, env = "DYNAMO_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Founding member ID=PEER_ADDRESS, repeated; every founder lists the same set.
+    #[arg(long = "member")]
+    #[serde(default)]
+    members: Vec<String>,
+    /// Seed ID=PEER_ADDRESS to contact when joining an existing cluster, repeated.
+    #[arg(long = "seed")]
+    #[serde(default)]
+    seeds: Vec<String>,
+    /// Partitions of the ring, a power of two fixed at cluster creation [default: 1024].
+    #[arg(long)]
+    partitions: Option<u32>,
+    /// N: replicas of each key [default: 3].
+    #[arg(long, short = 'N')]
+    replication_factor: Option<usize>,
+    /// R: replies a read waits for [default: 2].
+    #[arg(long, short = 'R')]
+    read_quorum: Option<usize>,
+    /// W: acknowledgements a write waits for [default: 2].
+    #[arg(long, short = 'W')]
+    write_quorum: Option<usize>,
+    /// Storage durability [default: durable].
+    #[arg(long, value_enum)]
+    durability: Option<DurabilityArg>,
+}
+
+#[derive(Args)]
+struct DevArgs {
+    /// Nodes in the local cluster.
+    #[arg(long, default_value_t = 3)]
+    nodes: u32,
+    /// Directory holding every node's data.
+    #[arg(long, default_value = ".dynamo-dev")]
+    data_dir: PathBuf,
+    /// Node i listens for clients on 127.0.0.1:(base+i) and for peers on (base+100+i).
+    #[arg(long, default_value_t = 7000)]
+    base_port: u16,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    let runtime = tokio::runtime::Runtime::new().context("start the tokio runtime")?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Dev(args) => dev(args).await,
+            Command::Get { key, addr } => {
+                print_reply(resp::call(&addr, &[b"VGET", key.as_bytes()]).await?)
+            }
+            Command::Put { key, value, addr } => {
+                print_reply(resp::call(&addr, &[b"SET", key.as_bytes(), value.as_bytes()]).await?)
+            }
+            Command::Del { key, addr } => {
+                print_reply(resp::call(&addr, &[b"DEL", key.as_bytes()]).await?)
+            }
+        }
+    })
+}
+
+fn init_logging(json: bool) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn print_reply(value: Value) -> Result<()> {
+    match value {
+        Value::Error(text) => bail!("{text}"),
+        Value::Array(items) if items.len() == 2 => {
+            let [Value::Bulk(Some(context)), Value::Array(values)] = items.as_slice() else {
+                bail!("unexpected reply {items:?}")
+            };
+            for value in values {
+                match value {
+                    Value::Bulk(Some(bytes)) => println!("{}", String::from_utf8_lossy(bytes)),
+                    _ => println!("(deleted)"),
+                }
+            }
+            if values.is_empty() {
+                println!("(not found)");
+            }
+            eprintln!("context: {}", String::from_utf8_lossy(context));
+        }
+        Value::Simple(text) => println!("{text}"),
+        Value::Integer(n) => println!("{n}"),
+        other => println!("{other:?}"),
+    }
+    Ok(())
+}
+
+fn parse_peers(entries: &[String]) -> Result<BTreeMap<NodeId, String>> {
+    let mut peers = BTreeMap::new();
+    for entry in entries {
+        let (id, address) = entry
+            .split_once('=')
+            .with_context(|| format!("{entry:?} is not ID=ADDRESS"))?;
+        let id: u32 = id
+            .parse()
+            .with_context(|| format!("{id:?} is not a node id"))?;
+        address
+            .parse::<SocketAddr>()
+            .with_context(|| format!("{address:?} is not a socket address"))?;
+        peers.insert(NodeId(id), address.to_string());
+    }
+    Ok(peers)
+}
+
+fn load(args: ServeArgs) -> Result<(NodeSettings, PathBuf, Durability)> {
+    let file: ServeArgs = match &args.config {
+        Some(path) => toml::from_str(
+            &std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
+        )
+        .with_context(|| format!("parse {}", path.display()))?,
+        None => ServeArgs::default(),
+    };
+    let id = args.id.or(file.id).context("--id is required")?;
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .context("--data-dir is required")?;
+    let members = if args.members.is_empty() {
+        file.members
+    } else {
+        args.members
+    };
+    let seeds = if args.seeds.is_empty() {
+        file.seeds
+    } else {
+        args.seeds
+    };
+    let settings = NodeSettings {
+        id: NodeId(id),
+        client_listen: args
+            .client_listen
+            .or(file.client_listen)
+            .unwrap_or_else(|| "127.0.0.1:6379".parse().expect("valid")),
+        peer_listen: args
+            .peer_listen
+            .or(file.peer_listen)
+            .unwrap_or_else(|| "127.0.0.1:7379".parse().expect("valid")),
+        cluster: args
+            .cluster
+            .or(file.cluster)
+            .unwrap_or_else(|| "dynamo".into()),
+        secret: args
+            .secret
+            .or(file.secret)
+            .context("a cluster secret is required (--secret or DYNAMO_SECRET)")?,
+        members: parse_peers(&members)?,
+        seeds: parse_peers(&seeds)?,
+        partitions: args.partitions.or(file.partitions).unwrap_or(1024),
+        replication_factor: args
+            .replication_factor
+            .or(file.replication_factor)
+            .unwrap_or(3),
+        read_quorum: args.read_quorum.or(file.read_quorum).unwrap_or(2),
+        write_quorum: args.write_quorum.or(file.write_quorum).unwrap_or(2),
+    };
+    let durability = match args
+        .durability
+        .or(file.durability)
+        .unwrap_or(DurabilityArg::Durable)
+    {
+        DurabilityArg::Durable => Durability::Durable,
+        DurabilityArg::Buffered => Durability::Buffered,
+    };
+    Ok((settings, data_dir, durability))
+}
+
+async fn start_node(
+    settings: &NodeSettings,
+    data_dir: &Path,
+    durability: Durability,
+) -> Result<Running<RedbStore>> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
+    let store = RedbStore::open(data_dir.join("data.redb").as_path(), durability)
+        .context("open storage")?;
+    Ok(server::start(settings, store).await?)
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let (settings, data_dir, durability) = load(args)?;
+    let running = start_node(&settings, &data_dir, durability).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let mut store = running.shutdown().await.map_err(anyhow::Error::msg)?;
+    store.flush().context("flush storage")?;
+    Ok(())
+}
+
+async fn dev(args: DevArgs) -> Result<()> {
+    if args.nodes == 0 || args.nodes > 16 {
+        bail!("--nodes must be within 1..=16");
+    }
+    let port = |offset: u16| -> Result<SocketAddr> {
+        let port = args
+            .base_port
+            .checked_add(offset)
+            .context("--base-port too high")?;
+        Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+    };
+    let ids: Vec<u32> = (1..=args.nodes).collect();
+    let mut members = BTreeMap::new();
+    for id in &ids {
+        members.insert(NodeId(*id), port(100 + *id as u16)?.to_string());
+    }
+    let n = (args.nodes as usize).min(3);
+    let mut running = Vec::new();
+    for id in &ids {
+        let settings = NodeSettings {
+            id: NodeId(*id),
+            client_listen: port(*id as u16)?,
+            peer_listen: port(100 + *id as u16)?,
+            cluster: "dev".into(),
+            secret: "dev-cluster-secret-not-for-production".into(),
+            members: members.clone(),
+            seeds: BTreeMap::new(),
+            partitions: 64,
+            replication_factor: n,
+            read_quorum: n / 2 + 1,
+            write_quorum: n / 2 + 1,
+        };
+        let dir = args.data_dir.join(format!("n{id}"));
+        running.push(start_node(&settings, &dir, Durability::Durable).await?);
+    }
+    wait_until_serving(&running).await;
+    println!(
+        "dynamo dev cluster: {} nodes, N={n}, data in {}",
+        args.nodes,
+        args.data_dir.display()
+    );
+    for node in &running {
+        println!(
+            "  {}: redis-cli -p {}    (peers on {})",
+            node.id,
+            node.client_addr.port(),
+            node.peer_addr
+        );
+    }
+    println!(
+        "try: redis-cli -p {} set hello world && redis-cli -p {} get hello",
+        running[0].client_addr.port(),
+        running[running.len() - 1].client_addr.port()
+    );
+    println!("Ctrl-C stops every node; re-running finds the data.");
+    wait_for_signal().await;
+    println!("stopping");
+    for node in running {
+        let mut store = node.shutdown().await.map_err(anyhow::Error::msg)?;
+        store.flush().context("flush storage")?;
+    }
+    Ok(())
+}
+
+/// Nodes that just started may have lost their first messages to peers not yet
+/// listening and route around them until a probe answers; wait (bounded) until every
+/// node reaches a read quorum, so the first client request succeeds.
+async fn wait_until_serving(nodes: &[Running<RedbStore>]) {
+    use dynamo_core::message::{Command as NodeCommand, Quorum, Reply};
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    for node in nodes {
+        let probe = NodeCommand::Get {
+            key: b"dynamo-dev-ready".to_vec(),
+            quorum: Quorum::default(),
+        };
+        while tokio::time::Instant::now() < deadline {
+            if matches!(
+                node.driver.request(probe.clone()).await,
+                Ok(Reply::Got { .. })
+            ) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
