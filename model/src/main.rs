@@ -19,7 +19,8 @@ const USAGE: &str = "usage: dynamo-model check|explore [PRESET] [OPTIONS] | muta
   mutants   check each mutant on the CI presets; print which properties catch it
   presets   describe the presets
 
-presets: strict (default), siblings, sloppy, crash, faults-small, faults
+presets: strict (default), siblings, sloppy, crash, faults-small, siblings-faults,
+         target
 
 options:
   --nodes N              nodes (1..=5)
@@ -41,13 +42,14 @@ options:
   --stop-at-failure      stop at the first counterexample
   --address ADDR         explore: where to serve (default localhost:3000)";
 
-const PRESETS: [&str; 6] = [
+const PRESETS: [&str; 7] = [
     "strict",
     "siblings",
     "sloppy",
     "crash",
     "faults-small",
-    "faults",
+    "siblings-faults",
+    "target",
 ];
 
 /// Parsed command line.
@@ -77,8 +79,9 @@ fn preset(name: &str) -> Option<ModelConfig> {
         "siblings" => Some(ModelConfig::siblings()),
         "sloppy" => Some(ModelConfig::sloppy()),
         "crash" => Some(ModelConfig::crash()),
-        "faults" => Some(ModelConfig::faults()),
         "faults-small" => Some(ModelConfig::faults_small()),
+        "siblings-faults" => Some(ModelConfig::siblings_faults()),
+        "target" => Some(ModelConfig::target()),
         _ => None,
     }
 }

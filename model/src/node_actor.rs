@@ -15,8 +15,8 @@ use dynamo_core::message::{Command, Input, Message, Output, Timer};
 use dynamo_core::node::{Node, NodeConfig, NodeStats};
 use dynamo_core::store::{MemoryStore, Store};
 use dynamo_core::types::Key;
-use stateright::actor::{model_timeout, Id, Out};
 use dynamo_core::version::Siblings;
+use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -46,7 +46,11 @@ impl fmt::Debug for Host {
         let replicas: Vec<String> = store
             .replicas()
             .map(|(partition, key, siblings)| {
-                format!("{partition} {}: {}", String::from_utf8_lossy(key), show(siblings))
+                format!(
+                    "{partition} {}: {}",
+                    String::from_utf8_lossy(key),
+                    show(siblings)
+                )
             })
             .collect();
         let hints: Vec<String> = store
@@ -82,7 +86,10 @@ fn counters(stats: &NodeStats) -> String {
         ("read_repairs", stats.read_repairs),
         ("hints_stored", stats.hints_stored),
         ("hints_delivered", stats.hints_delivered),
-        ("anti_entropy_keys_repaired", stats.anti_entropy_keys_repaired),
+        (
+            "anti_entropy_keys_repaired",
+            stats.anti_entropy_keys_repaired,
+        ),
         ("ignored_messages", stats.ignored_messages),
         ("actor_renewals", stats.actor_renewals),
     ];

@@ -55,3 +55,12 @@ fn put_then_get_with_a_crash_on_a_lossy_network_holds() {
     let states = assert_checked(ModelConfig::faults_small(), &[READ_REPAIRED, QUORUM_FAILED]);
     assert_eq!(states, 63_476);
 }
+
+#[test]
+fn concurrent_puts_with_a_crash_on_a_lossy_network_hold() {
+    let states = assert_checked(
+        ModelConfig::siblings_faults(),
+        &[SIBLINGS_CREATED, QUORUM_FAILED],
+    );
+    assert_eq!(states, 354_942);
+}
