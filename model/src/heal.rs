@@ -13,7 +13,7 @@
 
 use crate::actor::{nodes, SystemState};
 use crate::config::{key, node_id, node_index, ModelConfig};
-use crate::node_actor::Host;
+use crate::host::Host;
 use dynamo_core::message::{Input, Message, Output, Timer};
 use dynamo_core::node::Node;
 use dynamo_core::store::{MemoryStore, Store};
@@ -60,7 +60,7 @@ impl Cluster {
     fn restart_all(config: &ModelConfig, state: &SystemState) -> Self {
         let nodes = nodes(state)
             .enumerate()
-            .map(|(index, node)| match &node.host {
+            .map(|(index, node)| match node.host.get() {
                 Host::Up(node) => (**node).clone(),
                 Host::Down(store) => {
                     let mut node = Node::new(node_id(index), config.node_config(), store.clone())

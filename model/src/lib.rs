@@ -20,6 +20,7 @@
 //! | [`config`] | [`ModelConfig`]: cluster, scripts, network, faults, boundary; presets |
 //! | [`msg`] | the network's message type (an `Ord` wrapper over core messages) |
 //! | [`node_actor`] | the node actor: `Node::step`, sync, outputs to commands; crash/restart |
+//! | [`host`] | a node's host (running node or crashed store), fingerprinted once per change |
 //! | [`actor`] | client actors, the actor enum, `ModelConfig::into_model` |
 //! | [`history`] | invocations and replies, recorded from the network |
 //! | [`properties`] | always/sometimes properties with their paper sections |
@@ -31,6 +32,7 @@ pub mod actor;
 pub mod config;
 pub mod heal;
 pub mod history;
+pub mod host;
 pub mod msg;
 pub mod node_actor;
 pub mod properties;

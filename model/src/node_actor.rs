@@ -10,15 +10,16 @@
 
 use crate::actor::ModelActor;
 use crate::config::{node_id, node_index, ModelConfig};
+use crate::host::{Host, HostCell};
 use crate::msg::{Body, Msg};
 use dynamo_core::message::{Command, Input, Message, Output, Timer};
-use dynamo_core::node::{Node, NodeConfig, NodeStats};
+use dynamo_core::node::{Node, NodeConfig};
 use dynamo_core::store::{MemoryStore, Store};
-use dynamo_core::types::Key;
-use dynamo_core::version::Siblings;
+use dynamo_core::types::{Key, PartitionId};
 use stateright::actor::{model_timeout, Id, Out};
-use std::collections::BTreeSet;
-use std::fmt;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// The timers of a node actor: the node's own, and the model's crash and restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -28,95 +29,10 @@ pub enum ModelTimer {
     Restart,
 }
 
-/// A node that runs, or the durable store of one that crashed.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub enum Host {
-    Up(Box<Node<MemoryStore>>),
-    Down(MemoryStore),
-}
-
-/// A summary, not the whole node: the Explorer and counterexamples show states with
-/// `Debug`, and a node's Merkle trees alone are hundreds of lines.
-impl fmt::Debug for Host {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (state, store) = match self {
-            Host::Up(node) => ("up", node.store()),
-            Host::Down(store) => ("down", store),
-        };
-        let replicas: Vec<String> = store
-            .replicas()
-            .map(|(partition, key, siblings)| {
-                format!(
-                    "{partition} {}: {}",
-                    String::from_utf8_lossy(key),
-                    show(siblings)
-                )
-            })
-            .collect();
-        let hints: Vec<String> = store
-            .hints(None, usize::MAX)
-            .unwrap_or_default()
-            .iter()
-            .map(|(hint, siblings)| {
-                let key = String::from_utf8_lossy(&hint.key);
-                format!("for {} {key}: {}", hint.target, show(siblings))
-            })
-            .collect();
-        let mut out = f.debug_struct(state);
-        if let Host::Up(node) = self {
-            out.field("actor", &format_args!("{}", node.actor()))
-                .field("in_flight", &node.in_flight())
-                .field("suspected", node.suspected())
-                .field("stats", &format_args!("{}", counters(node.stats())));
-        }
-        out.field("replicas", &replicas)
-            .field("hints", &hints)
-            .finish()
-    }
-}
-
-/// The node's non-zero counters that tell a story, as `name=value`.
-fn counters(stats: &NodeStats) -> String {
-    let named = [
-        ("gets", stats.gets),
-        ("puts", stats.puts),
-        ("forwarded", stats.forwarded),
-        ("quorum_failures", stats.quorum_failures),
-        ("timeouts", stats.timeouts),
-        ("read_repairs", stats.read_repairs),
-        ("hints_stored", stats.hints_stored),
-        ("hints_delivered", stats.hints_delivered),
-        (
-            "anti_entropy_keys_repaired",
-            stats.anti_entropy_keys_repaired,
-        ),
-        ("ignored_messages", stats.ignored_messages),
-        ("actor_renewals", stats.actor_renewals),
-    ];
-    let shown: Vec<String> = named
-        .iter()
-        .filter(|(_, value)| *value > 0)
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect();
-    shown.join(" ")
-}
-
-/// A sibling set as `{dot: value, ...} clock`.
-fn show(siblings: &Siblings) -> String {
-    let parts: Vec<String> = siblings
-        .iter()
-        .map(|sibling| match sibling.content.value() {
-            Some(value) => format!("{}: {value:?}", sibling.dot),
-            None => format!("{}: deleted", sibling.dot),
-        })
-        .collect();
-    format!("{{{}}} clock {}", parts.join(", "), siblings.clock())
-}
-
 /// A node actor's state: the node and what the model tracks about it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NodeState {
-    pub host: Host,
+    pub host: HostCell,
     /// Periodic firings so far: gossip, anti-entropy, handoff.
     pub fired: [u8; 3],
     pub crashes: u8,
@@ -131,7 +47,7 @@ pub struct NodeState {
 
 impl NodeState {
     pub fn node(&self) -> Option<&Node<MemoryStore>> {
-        match &self.host {
+        match self.host.get() {
             Host::Up(node) => Some(node),
             Host::Down(_) => None,
         }
@@ -139,7 +55,7 @@ impl NodeState {
 
     /// The node's store: live if it runs, durable if it crashed.
     pub fn store(&self) -> &MemoryStore {
-        match &self.host {
+        match self.host.get() {
             Host::Up(node) => node.store(),
             Host::Down(store) => store,
         }
@@ -170,7 +86,7 @@ impl NodeActor {
         node.set_mutant(self.model.mutant);
         node.store_mut().sync().expect("memory store syncs");
         let outputs = node.start();
-        state.host = Host::Up(Box::new(node));
+        state.host.set(Host::Up(Box::new(node)));
         self.execute(state, outputs, out);
         if state.crashes < self.model.crashes {
             out.set_timer(ModelTimer::Crash, model_timeout());
@@ -179,7 +95,7 @@ impl NodeActor {
 
     pub fn start(&self, out: &mut Out<ModelActor>) -> NodeState {
         let mut state = NodeState {
-            host: Host::Down(MemoryStore::new()),
+            host: HostCell::new(Host::Down(MemoryStore::new())),
             fired: [0; 3],
             crashes: 0,
             armed: BTreeSet::new(),
@@ -192,19 +108,22 @@ impl NodeActor {
 
     /// Feed one input to the node; false if the node is down (nothing happens).
     pub fn step(&self, state: &mut NodeState, input: Input, out: &mut Out<ModelActor>) -> bool {
-        let Host::Up(node) = &mut state.host else {
+        let Some(node) = state.node() else {
             return false;
         };
         if let Some(key) = self.sloppy_key(node, &input) {
             state.sloppy.insert(key);
         }
-        let outputs = node.step(input);
-        let wrote = node.store().unsynced_writes() > 0;
-        // Group commit: what this step wrote is durable before any output leaves.
-        node.store_mut().sync().expect("memory store syncs");
-        // The full check rebuilds every Merkle tree: only worth it after a write.
-        if wrote && state.broken.is_none() && self.model.full_invariants {
-            state.broken = node.check_invariants_full().err();
+        let check = state.broken.is_none() && self.model.full_invariants;
+        let stepped = state.host.update(|host| match host {
+            Host::Up(node) => Some(step_synced(node, input, check)),
+            Host::Down(_) => None,
+        });
+        let Some((outputs, broken)) = stepped else {
+            return false;
+        };
+        if broken.is_some() {
+            state.broken = broken;
         }
         self.execute(state, outputs, out);
         true
@@ -222,7 +141,7 @@ impl NodeActor {
             }
             ModelTimer::Crash => self.crash(state, out),
             ModelTimer::Restart => {
-                if let Host::Down(store) = &state.host {
+                if let Host::Down(store) = state.host.get() {
                     let store = store.clone();
                     self.boot(store, state, out);
                 }
@@ -233,12 +152,12 @@ impl NodeActor {
     /// Lose the node's volatile state; its store keeps what was synced (all of it:
     /// the driver syncs after every step).
     fn crash(&self, state: &mut NodeState, out: &mut Out<ModelActor>) {
-        let Host::Up(node) = &state.host else {
+        let Some(node) = state.node() else {
             return;
         };
         let mut store = node.store().clone();
         store.crash();
-        state.host = Host::Down(store);
+        state.host.set(Host::Down(store));
         state.crashes += 1;
         for timer in std::mem::take(&mut state.armed) {
             out.cancel_timer(ModelTimer::Node(timer));
@@ -305,6 +224,62 @@ impl NodeActor {
             (None, _) => true,
         }
     }
+}
+
+/// One step of `node`, then the sync every driver owes the core (group commit: what
+/// the step wrote is durable before any output leaves), then, if `check` and the step
+/// wrote, the full invariants (they rebuild every Merkle tree: only worth it after a
+/// write). Returns the outputs and the invariant the step broke, if any.
+fn step_synced(
+    node: &mut Node<MemoryStore>,
+    input: Input,
+    check: bool,
+) -> (Vec<Output>, Option<String>) {
+    let outputs = node.step(input);
+    let wrote = node.store().unsynced_writes() > 0;
+    node.store_mut().sync().expect("memory store syncs");
+    let broken = if wrote && check {
+        full_invariants(node).err()
+    } else {
+        None
+    };
+    (outputs, broken)
+}
+
+/// Most results [`full_invariants`] remembers per thread before it starts afresh.
+const FULL_CHECKS_REMEMBERED: usize = 1 << 16;
+
+thread_local! {
+    /// Fingerprints of (store, live Merkle roots) that passed the full check.
+    static FULL_CHECKS_PASSED: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
+}
+
+/// `Node::check_invariants_full`, remembered. The full check rebuilds every Merkle
+/// tree from the store (an MD5 per leaf): a fifth of the checker's time when run after
+/// every writing step. Its costly part is a function of the store and the live tree
+/// roots alone, and a run writes few distinct stores, so a pass is remembered by a
+/// fingerprint of both; the cheap checks of volatile state run every time.
+fn full_invariants(node: &Node<MemoryStore>) -> Result<(), String> {
+    node.check_invariants()?;
+    let mut hasher = DefaultHasher::new();
+    node.store().hash(&mut hasher);
+    for partition in 0..node.config().ring.partitions {
+        let root = node.tree(PartitionId(partition)).map(|tree| tree.root());
+        root.hash(&mut hasher);
+    }
+    let fingerprint = hasher.finish();
+    if FULL_CHECKS_PASSED.with(|passed| passed.borrow().contains(&fingerprint)) {
+        return Ok(());
+    }
+    node.check_invariants_full()?;
+    FULL_CHECKS_PASSED.with(|passed| {
+        let mut passed = passed.borrow_mut();
+        if passed.len() >= FULL_CHECKS_REMEMBERED {
+            passed.clear();
+        }
+        passed.insert(fingerprint);
+    });
+    Ok(())
 }
 
 /// The `fired` slot of a bounded periodic timer.
