@@ -3,8 +3,9 @@
 //!
 //! Layout: [`driver`] owns each `Node` on its own thread and does group commit;
 //! [`peer`] carries `Message`s between nodes; [`resp`] serves clients; [`server`]
-//! starts one node; [`storage`] is the durable `Store`.
+//! starts one node; [`storage`] is the durable `Store`; [`bench`] is the load generator.
 
+pub mod bench;
 pub mod client;
 pub mod driver;
 pub mod endpoints;

@@ -72,6 +72,8 @@ enum Command {
         #[command(flatten)]
         seeds: Seeds,
     },
+    /// Measure a cluster (or any RESP server) with a YCSB-style load.
+    Bench(dynamo_server::bench::BenchArgs),
 }
 
 /// Where the client commands find the cluster.
@@ -221,6 +223,7 @@ fn main() -> Result<()> {
                 Ok(())
             }
             Command::Admin { action, seeds } => admin(action, &seeds.addrs).await,
+            Command::Bench(args) => Ok(dynamo_server::bench::command(args).await?),
         }
     })
 }
