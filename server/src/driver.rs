@@ -31,8 +31,6 @@ pub const BATCH_MAX: usize = 512;
 pub enum Event {
     /// A message from an authenticated peer, or a timer.
     Input(Input),
-    /// A timer fired; stale when re-armed or cancelled since (`generation` differs).
-    Timer { timer: Timer, generation: u64 },
     /// A client command and where to send its reply.
     Client {
         command: Command,
@@ -63,6 +61,22 @@ pub struct Snapshot {
     /// The Merkle root of every partition this node holds: replicas of a partition
     /// agree exactly when their roots are equal (Dynamo §4.7).
     pub merkle_roots: BTreeMap<u32, u128>,
+    pub driver: DriverStats,
+}
+
+/// Where the driver thread spends its time: the node's throughput ceiling is one
+/// thread, so these say whether stepping, committing or releasing limits it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DriverStats {
+    /// Batches stepped (one group commit each).
+    pub batches: u64,
+    /// Events stepped.
+    pub events: u64,
+    pub stepping: Duration,
+    /// In `Store::sync`: the commit, with its fsync in durable mode.
+    pub committing: Duration,
+    /// Handing replies, messages and timers out.
+    pub releasing: Duration,
 }
 
 /// The driver stopped (shutdown or a fatal storage error).
@@ -133,9 +147,13 @@ struct Driver<S> {
     outbound: Outbound,
     pending: BTreeMap<RequestId, oneshot::Sender<Reply>>,
     next_request: RequestId,
-    timers: BTreeMap<Timer, u64>,
+    /// Armed timers and their deadlines; `deadlines` orders the same entries by time
+    /// (the generation tells apart two timers due at the same instant).
+    timers: BTreeMap<Timer, (Instant, u64)>,
+    deadlines: BTreeMap<(Instant, u64), Timer>,
     generation: u64,
     last_seen: BTreeMap<NodeId, Instant>,
+    stats: DriverStats,
 }
 
 /// Start the driver thread of `node`. The thread ends on `Shutdown` (returning the
@@ -157,8 +175,10 @@ pub fn spawn<S: Store + Send + 'static>(
         pending: BTreeMap::new(),
         next_request: 0,
         timers: BTreeMap::new(),
+        deadlines: BTreeMap::new(),
         generation: 0,
         last_seen: BTreeMap::new(),
+        stats: DriverStats::default(),
     };
     let name = format!("driver-{}", driver.node.id());
     let thread = std::thread::Builder::new()
@@ -173,17 +193,15 @@ impl<S: Store> Driver<S> {
         let outputs = self.node.start();
         self.commit_and_release(outputs)?;
         loop {
-            let Some(first) = self.events.blocking_recv() else {
+            let Some(batch) = self.next_batch() else {
                 break;
             };
-            let mut batch = vec![first];
-            while batch.len() < BATCH_MAX {
-                match self.events.try_recv() {
-                    Ok(event) => batch.push(event),
-                    Err(_) => break,
-                }
-            }
-            let (outputs, stop) = self.step_batch(batch);
+            self.stats.batches += 1;
+            self.stats.events += batch.len() as u64;
+            let started = Instant::now();
+            let (mut outputs, stop) = self.step_batch(batch);
+            outputs.extend(self.fire_due_timers());
+            self.stats.stepping += started.elapsed();
             self.commit_and_release(outputs)?;
             if stop {
                 break;
@@ -191,6 +209,53 @@ impl<S: Store> Driver<S> {
         }
         self.node.store_mut().sync().map_err(|e| e.to_string())?;
         Ok(self.node.into_store())
+    }
+
+    /// Wait for events or the next timer deadline, then take what is queued (at most
+    /// [`BATCH_MAX`]). `None` when every handle is gone. The batch may be empty when
+    /// only a timer is due. Timers live here rather than in spawned sleeping tasks: a
+    /// request arms and cancels one each, and a task per timer cost a spawn plus a
+    /// stale event through the queue for every request.
+    fn next_batch(&mut self) -> Option<Vec<Event>> {
+        let first = match self.deadlines.keys().next() {
+            None => Some(self.events.blocking_recv()?),
+            Some(&(deadline, _)) if deadline <= Instant::now() => None,
+            Some(&(deadline, _)) => {
+                let deadline = tokio::time::Instant::from_std(deadline);
+                let events = &mut self.events;
+                // The sleep must be created inside the runtime: build it in the future.
+                let waited = self.runtime.block_on(async move {
+                    tokio::time::timeout_at(deadline, events.recv()).await
+                });
+                match waited {
+                    Ok(event) => Some(event?),
+                    Err(_elapsed) => None,
+                }
+            }
+        };
+        let mut batch: Vec<Event> = first.into_iter().collect();
+        while batch.len() < BATCH_MAX {
+            match self.events.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        Some(batch)
+    }
+
+    /// Step every timer whose deadline has passed.
+    fn fire_due_timers(&mut self) -> Vec<Output> {
+        let now = Instant::now();
+        let mut outputs = Vec::new();
+        while let Some(entry) = self.deadlines.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let timer = entry.remove();
+            self.timers.remove(&timer);
+            outputs.extend(self.node.step(Input::Timeout(timer)));
+        }
+        outputs
     }
 
     fn step_batch(&mut self, batch: Vec<Event>) -> (Vec<Output>, bool) {
@@ -203,12 +268,6 @@ impl<S: Store> Driver<S> {
                         self.last_seen.insert(*from, Instant::now());
                     }
                     outputs.extend(self.node.step(input));
-                }
-                Event::Timer { timer, generation } => {
-                    if self.timers.get(&timer) == Some(&generation) {
-                        self.timers.remove(&timer);
-                        outputs.extend(self.node.step(Input::Timeout(timer)));
-                    }
                 }
                 Event::Client { command, reply } => {
                     self.next_request += 1;
@@ -245,6 +304,7 @@ impl<S: Store> Driver<S> {
                 .map(|(node, at)| (*node, now.saturating_duration_since(*at)))
                 .collect(),
             merkle_roots: self.merkle_roots(),
+            driver: self.stats,
         }
     }
 
@@ -262,7 +322,11 @@ impl<S: Store> Driver<S> {
 
     /// Group commit: make the batch durable, then let its outputs out.
     fn commit_and_release(&mut self, outputs: Vec<Output>) -> Result<(), String> {
-        if let Err(error) = self.node.store_mut().sync() {
+        let started = Instant::now();
+        let synced = self.node.store_mut().sync();
+        let committed = Instant::now();
+        self.stats.committing += committed - started;
+        if let Err(error) = synced {
             // Nothing of this batch may be acknowledged: fail its clients and stop, as
             // a database does when fsync fails (the state on disk is unknown).
             tracing::error!(%error, "storage sync failed; stopping the node");
@@ -274,6 +338,7 @@ impl<S: Store> Driver<S> {
         for output in outputs {
             self.release(output);
         }
+        self.stats.releasing += committed.elapsed();
         Ok(())
     }
 
@@ -293,20 +358,21 @@ impl<S: Store> Driver<S> {
                 }
             }
             Output::SetTimer { timer, after_ms } => self.arm(timer, after_ms),
-            Output::CancelTimer { timer } => {
-                self.timers.remove(&timer);
-            }
+            Output::CancelTimer { timer } => self.disarm(timer),
         }
     }
 
     fn arm(&mut self, timer: Timer, after_ms: u64) {
+        self.disarm(timer);
         self.generation += 1;
-        let generation = self.generation;
-        self.timers.insert(timer, generation);
-        let events = self.handle.events.clone();
-        self.runtime.spawn(async move {
-            tokio::time::sleep(Duration::from_millis(after_ms)).await;
-            let _ = events.send(Event::Timer { timer, generation }).await;
-        });
+        let deadline = Instant::now() + Duration::from_millis(after_ms);
+        self.timers.insert(timer, (deadline, self.generation));
+        self.deadlines.insert((deadline, self.generation), timer);
+    }
+
+    fn disarm(&mut self, timer: Timer) {
+        if let Some(at) = self.timers.remove(&timer) {
+            self.deadlines.remove(&at);
+        }
     }
 }

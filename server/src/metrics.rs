@@ -6,7 +6,7 @@
 //! the registry from a driver snapshot at each scrape, so a scrape always shows the
 //! node's current totals (they restart from zero with the process, as counters may).
 
-use crate::driver::Snapshot;
+use crate::driver::{DriverStats, Snapshot};
 use dynamo_core::membership::MemberStatus;
 use dynamo_core::node::NodeStats;
 use prometheus::{
@@ -33,6 +33,9 @@ pub struct Metrics {
     ring_epoch: IntGauge,
     in_flight: IntGauge,
     storage_bytes: IntGauge,
+    driver_batches: IntCounter,
+    driver_events: IntCounter,
+    driver_busy: prometheus::CounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -154,7 +157,26 @@ impl Metrics {
         )?;
         registry.register(Box::new(transfers.clone()))?;
         registry.register(Box::new(members.clone()))?;
+        let counter = |name: &str, help: &str| -> Result<IntCounter, prometheus::Error> {
+            let counter = IntCounter::new(name, help)?;
+            registry.register(Box::new(counter.clone()))?;
+            Ok(counter)
+        };
+        let driver_busy = prometheus::CounterVec::new(
+            Opts::new(
+                "dynamo_driver_busy_seconds_total",
+                "time the node's driver thread spent stepping the protocol, committing storage (with fsync) and releasing outputs",
+            ),
+            &["phase"],
+        )?;
+        registry.register(Box::new(driver_busy.clone()))?;
         Ok(Self {
+            driver_batches: counter(
+                "dynamo_driver_batches_total",
+                "batches of events stepped by the driver, one group commit each",
+            )?,
+            driver_events: counter("dynamo_driver_events_total", "events stepped by the driver")?,
+            driver_busy,
             hints_pending: gauge("dynamo_hints_pending", "hints held for unreachable homes")?,
             ring_epoch: gauge("dynamo_ring_epoch", "epoch of this node's ring")?,
             in_flight: gauge(
@@ -186,6 +208,22 @@ impl Metrics {
         self.siblings.observe(count as f64);
     }
 
+    fn render_driver(&self, driver: &DriverStats) {
+        self.driver_batches.reset();
+        self.driver_batches.inc_by(driver.batches);
+        self.driver_events.reset();
+        self.driver_events.inc_by(driver.events);
+        for (phase, took) in [
+            ("step", driver.stepping),
+            ("commit", driver.committing),
+            ("release", driver.releasing),
+        ] {
+            let counter = self.driver_busy.with_label_values(&[phase]);
+            counter.reset();
+            counter.inc_by(took.as_secs_f64());
+        }
+    }
+
     /// The text exposition, with the node's state copied in from `snapshot`.
     pub fn render(&self, snapshot: &Snapshot, storage_bytes: Option<u64>) -> String {
         for (counter, field) in &self.node_counters {
@@ -212,6 +250,7 @@ impl Metrics {
         self.ring_epoch.set(snapshot.membership.epoch() as i64);
         self.in_flight.set(snapshot.in_flight as i64);
         self.storage_bytes.set(storage_bytes.unwrap_or(0) as i64);
+        self.render_driver(&snapshot.driver);
         let mut out = Vec::new();
         let encoded = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         match encoded {
