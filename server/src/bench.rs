@@ -4,8 +4,12 @@
 //! Keys `key:NNNNNNNNNNNN` (the format `redis-benchmark -r` uses) are drawn uniformly
 //! or from a zipfian distribution (Gray et al., SIGMOD 1994, as YCSB draws them).
 //!
-//! Targets: `dynamo-http` goes through the partition-aware [`Client`] (blind puts,
-//! context `""`, so an update costs one write and no read); `resp` sends plain `GET`
+//! Targets: `dynamo-http` goes through the partition-aware [`Client`] as a Dynamo
+//! application does: it remembers, per key, the join of every context it was handed
+//! (by reads and by puts) and puts with it, so an update costs one write and no read
+//! and supersedes every version the generator has seen; only truly concurrent updates
+//! leave siblings, and the next update of the key resolves them. (Blind puts would
+//! pile up a sibling per update of a hot key until the store refuses the key.) `resp` sends plain `GET`
 //! and `SET` on one persistent connection per worker, so the same generator can face
 //! dynamo's RESP port and Redis alike.
 //!
@@ -20,6 +24,8 @@
 
 use crate::client::{Client, ClientError};
 use crate::resp::{parse_value, Value};
+use dynamo_core::clock::VersionVector;
+use dynamo_core::version::Context;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -365,17 +371,46 @@ impl RespConnection {
     }
 }
 
+/// The join of the contexts the workers were handed, per key (see the module doc).
+#[derive(Debug, Default)]
+struct Contexts(Mutex<std::collections::HashMap<String, VersionVector>>);
+
+impl Contexts {
+    fn learn(&self, key: &str, context: &str) {
+        let Ok(context) = Context::from_text(context) else {
+            return;
+        };
+        let mut known = self.0.lock().expect("contexts lock");
+        known
+            .entry(key.to_string())
+            .or_default()
+            .merge(context.clock());
+    }
+
+    fn of(&self, key: &str) -> String {
+        let known = self.0.lock().expect("contexts lock");
+        known
+            .get(key)
+            .map(|clock| Context::new(clock.clone()).to_text())
+            .unwrap_or_default()
+    }
+}
+
 /// A worker's way to the store.
 #[derive(Debug)]
 enum Connection {
-    Http(Arc<Client>),
+    Http(Arc<Client>, Arc<Contexts>),
     Resp(RespConnection),
 }
 
 impl Connection {
     async fn read(&mut self, key: &str) -> Result<(), BenchError> {
         match self {
-            Connection::Http(client) => client.get(key).await.map(drop).map_err(Into::into),
+            Connection::Http(client, contexts) => {
+                let versions = client.get(key).await?;
+                contexts.learn(key, &versions.context);
+                Ok(())
+            }
             Connection::Resp(connection) => match connection.call(&[b"GET", key.as_bytes()]).await?
             {
                 Value::Bulk(_) => Ok(()),
@@ -386,12 +421,13 @@ impl Connection {
 
     async fn write(&mut self, key: &str, value: &[u8]) -> Result<(), BenchError> {
         match self {
-            // A blind write (empty context): one quorum write, no read first.
-            Connection::Http(client) => client
-                .put(key, value, Some(""))
-                .await
-                .map(drop)
-                .map_err(Into::into),
+            // One quorum write, no read first: the context is the one remembered.
+            Connection::Http(client, contexts) => {
+                let context = contexts.of(key);
+                let written = client.put(key, value, Some(&context)).await?;
+                contexts.learn(key, &written);
+                Ok(())
+            }
             Connection::Resp(connection) => {
                 match connection.call(&[b"SET", key.as_bytes(), value]).await? {
                     Value::Simple(ok) if ok == "OK" => Ok(()),
@@ -407,8 +443,9 @@ async fn connect(args: &BenchArgs) -> Result<Vec<Connection>, BenchError> {
     match args.target {
         Target::DynamoHttp => {
             let client = Client::connect(&args.addrs).await?;
+            let contexts = Arc::new(Contexts::default());
             Ok((0..args.concurrency)
-                .map(|_| Connection::Http(client.clone()))
+                .map(|_| Connection::Http(client.clone(), contexts.clone()))
                 .collect())
         }
         Target::Resp => Ok((0..args.concurrency)

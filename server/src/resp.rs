@@ -282,7 +282,7 @@ pub async fn serve(listener: TcpListener, driver: DriverHandle, metrics: Arc<Met
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(error) = connection(stream, driver, &metrics).await {
+            if let Err(error) = connection(stream, driver, metrics).await {
                 tracing::debug!(%error, "client connection closed");
             }
         });
@@ -292,42 +292,21 @@ pub async fn serve(listener: TcpListener, driver: DriverHandle, metrics: Arc<Met
 async fn connection(
     mut stream: TcpStream,
     driver: DriverHandle,
-    metrics: &Metrics,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buffer: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let mut out = Vec::new();
-        loop {
-            match parse(&buffer) {
-                Ok(Some((args, used))) => {
-                    buffer.drain(..used);
-                    if args.is_empty() {
-                        continue;
-                    }
-                    let quit = args[0].eq_ignore_ascii_case(b"quit");
-                    let started = Instant::now();
-                    let value = execute(&driver, &args).await;
-                    let op = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-                    let outcome = if matches!(value, Value::Error(_)) {
-                        "failed"
-                    } else {
-                        "ok"
-                    };
-                    if KV_COMMANDS.contains(&op.as_str()) {
-                        metrics.request("resp", &op, outcome, started.elapsed());
-                    }
-                    value.encode(&mut out);
-                    if quit {
-                        return stream.write_all(&out).await;
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    Value::error(format!("ERR {error}")).encode(&mut out);
-                    return stream.write_all(&out).await;
-                }
+        let (commands, ending) = parse_pipeline(&mut buffer);
+        run_pipeline(&driver, &metrics, commands, &mut out).await;
+        match ending {
+            Ending::More => {}
+            Ending::Quit => return stream.write_all(&out).await,
+            Ending::Malformed(error) => {
+                Value::error(format!("ERR {error}")).encode(&mut out);
+                return stream.write_all(&out).await;
             }
         }
         if !out.is_empty() {
@@ -355,6 +334,134 @@ async fn connection(
         }
         buffer.extend_from_slice(&chunk[..read]);
     }
+}
+
+/// What follows the commands a read delivered whole.
+#[derive(Debug)]
+enum Ending {
+    /// Wait for more bytes.
+    More,
+    /// `QUIT` was the last command: answer, then close.
+    Quit,
+    /// The bytes after the commands are not RESP: answer them, then report and close.
+    Malformed(ParseError),
+}
+
+/// Take every complete command off the front of `buffer` (up to a `QUIT`).
+fn parse_pipeline(buffer: &mut Vec<u8>) -> (Vec<Vec<Vec<u8>>>, Ending) {
+    let mut commands = Vec::new();
+    let mut at = 0;
+    let ending = loop {
+        match parse(&buffer[at..]) {
+            Ok(Some((args, used))) => {
+                at += used;
+                if args.is_empty() {
+                    continue;
+                }
+                let quit = args[0].eq_ignore_ascii_case(b"quit");
+                commands.push(args);
+                if quit {
+                    break Ending::Quit;
+                }
+            }
+            Ok(None) => break Ending::More,
+            Err(error) => break Ending::Malformed(error),
+        }
+    };
+    buffer.drain(..at);
+    (commands, ending)
+}
+
+/// Commands of one pipeline run at once at most (each holds a driver request).
+pub const PIPELINE_CONCURRENCY_MAX: usize = 64;
+
+/// Run a pipeline's commands and append their replies, in order, to `out`.
+///
+/// Pipelined commands run concurrently in waves: a wave grows while its commands touch
+/// keys no earlier command of the wave touches, so every key sees its commands one
+/// after the other, in the order sent (a pipelined `SET k` then `GET k` reads the
+/// write), while commands on different keys share the round trips. Commands without
+/// keys (`PING`, `INFO`, ...) run alone.
+async fn run_pipeline(
+    driver: &DriverHandle,
+    metrics: &Arc<Metrics>,
+    commands: Vec<Vec<Vec<u8>>>,
+    out: &mut Vec<u8>,
+) {
+    let mut wave: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut touched: std::collections::BTreeSet<Vec<u8>> = std::collections::BTreeSet::new();
+    for args in commands {
+        let keys = keys_of(&args);
+        let fits = keys.is_some_and(|keys| keys.iter().all(|key| !touched.contains(key)));
+        if !fits || wave.len() == PIPELINE_CONCURRENCY_MAX {
+            run_wave(driver, metrics, std::mem::take(&mut wave), out).await;
+            touched.clear();
+        }
+        touched.extend(keys.unwrap_or_default().iter().cloned());
+        let alone = keys.is_none();
+        wave.push(args);
+        if alone {
+            run_wave(driver, metrics, std::mem::take(&mut wave), out).await;
+            touched.clear();
+        }
+    }
+    run_wave(driver, metrics, wave, out).await;
+}
+
+/// The keys a command reads or writes; `None` for commands without keys.
+fn keys_of(args: &[Vec<u8>]) -> Option<&[Vec<u8>]> {
+    let name = args[0].to_ascii_uppercase();
+    match name.as_slice() {
+        b"GET" | b"VGET" | b"SET" | b"VSET" | b"VDEL" => args.get(1..2),
+        b"DEL" | b"EXISTS" | b"MGET" => args.get(1..).filter(|keys| !keys.is_empty()),
+        _ => None,
+    }
+}
+
+/// Run commands concurrently; append their replies in the order given.
+async fn run_wave(
+    driver: &DriverHandle,
+    metrics: &Arc<Metrics>,
+    wave: Vec<Vec<Vec<u8>>>,
+    out: &mut Vec<u8>,
+) {
+    if let [args] = wave.as_slice() {
+        measured(driver, metrics, args).await.encode(out);
+        return;
+    }
+    let mut replies: Vec<Option<Value>> = wave.iter().map(|_| None).collect();
+    let mut running = tokio::task::JoinSet::new();
+    for (index, args) in wave.into_iter().enumerate() {
+        let (driver, metrics) = (driver.clone(), metrics.clone());
+        running.spawn(async move { (index, measured(&driver, &metrics, &args).await) });
+    }
+    while let Some(joined) = running.join_next().await {
+        match joined {
+            Ok((index, reply)) => replies[index] = Some(reply),
+            Err(error) => tracing::error!(%error, "a pipelined command's task failed"),
+        }
+    }
+    // Every command gets its reply in its place, or the client's pipeline shifts.
+    for reply in replies {
+        let failed = || Value::error("ERR internal error running the command".to_string());
+        reply.unwrap_or_else(failed).encode(out);
+    }
+}
+
+/// Run one command and record it in the request metrics.
+async fn measured(driver: &DriverHandle, metrics: &Metrics, args: &[Vec<u8>]) -> Value {
+    let started = Instant::now();
+    let value = execute(driver, args).await;
+    let op = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    if KV_COMMANDS.contains(&op.as_str()) {
+        let outcome = if matches!(value, Value::Error(_)) {
+            "failed"
+        } else {
+            "ok"
+        };
+        metrics.request("resp", &op, outcome, started.elapsed());
+    }
+    value
 }
 
 /// Run one command.

@@ -68,15 +68,17 @@ use dynamo_core::store::{HintKey, Store, StoreError};
 use dynamo_core::types::{Key, NodeId, PartitionId};
 use dynamo_core::version::{Siblings, VersionError};
 use redb::{
-    Database, ReadOnlyTable, ReadableTable, ReadableTableMetadata, TableDefinition, TableError,
-    TableHandle, WriteTransaction,
+    Database, ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata,
+    TableDefinition, TableError, TableHandle, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// The first byte of every stored value; bump it when the encoding changes.
@@ -180,6 +182,12 @@ fn fail<E: fmt::Display>(doing: &str) -> impl FnOnce(E) -> StoreError + '_ {
     move |error| StoreError::new(format!("{doing}: {error}"))
 }
 
+/// [`fail`] with a description built only on error: describing a key is formatting,
+/// and on the hot path it cost more than the lookup it described.
+fn fail_with<E: fmt::Display>(doing: impl FnOnce() -> String) -> impl FnOnce(E) -> StoreError {
+    move |error| StoreError::new(format!("{}: {error}", doing()))
+}
+
 /// A key for an error message: hex, cut after [`KEY_BYTES_SHOWN_MAX`] bytes.
 fn describe_key(key: &[u8]) -> String {
     let shown: String = key
@@ -248,7 +256,7 @@ fn decode_hint_key(bytes: &[u8]) -> Result<HintKey, DecodeError> {
 /// transaction, or absent.
 enum View<'batch> {
     Batch(redb::Table<'batch, Bytes, Bytes>),
-    Committed(ReadOnlyTable<Bytes, Bytes>),
+    Committed(Arc<ReadOnlyTable<Bytes, Bytes>>),
     Missing,
 }
 
@@ -256,7 +264,7 @@ impl View<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, redb::StorageError> {
         match self {
             View::Batch(table) => lookup(table, key),
-            View::Committed(table) => lookup(table, key),
+            View::Committed(table) => lookup(table.as_ref(), key),
             View::Missing => Ok(None),
         }
     }
@@ -264,7 +272,7 @@ impl View<'_> {
     fn range_after(&self, start_after: Option<&[u8]>, limit: usize) -> RangeResult {
         match self {
             View::Batch(table) => range_after(table, start_after, limit),
-            View::Committed(table) => range_after(table, start_after, limit),
+            View::Committed(table) => range_after(table.as_ref(), start_after, limit),
             View::Missing => Ok(Vec::new()),
         }
     }
@@ -320,6 +328,16 @@ pub struct RedbStore {
     partitions: BTreeSet<PartitionId>,
     /// Buffered commits since the last durable one (always 0 in durable mode).
     buffered_commits: u32,
+    /// Reads between two writes share one read transaction and its opened tables:
+    /// opening them per read cost more than the lookup. Emptied when a batch opens
+    /// (reads then go through the batch) and after each commit (it would be stale).
+    reads: RefCell<ReadCache>,
+}
+
+#[derive(Default)]
+struct ReadCache {
+    transaction: Option<ReadTransaction>,
+    tables: BTreeMap<String, Arc<ReadOnlyTable<Bytes, Bytes>>>,
 }
 
 impl fmt::Debug for RedbStore {
@@ -354,6 +372,7 @@ impl RedbStore {
             durability,
             partitions: BTreeSet::new(),
             buffered_commits: 0,
+            reads: RefCell::default(),
         };
         store.load_partitions()?;
         Ok(store)
@@ -411,29 +430,45 @@ impl RedbStore {
     fn batch(&mut self) -> Result<&WriteTransaction, StoreError> {
         let batch = match self.batch.take() {
             Some(batch) => batch,
-            None => self
-                .database
-                .begin_write()
-                .map_err(fail("beginning a write transaction"))?,
+            None => {
+                *self.reads.get_mut() = ReadCache::default();
+                self.database
+                    .begin_write()
+                    .map_err(fail("beginning a write transaction"))?
+            }
         };
         Ok(self.batch.insert(batch))
     }
 
     /// `name`'s table as the store sees it now (unsynced writes included).
     fn view(&self, name: &str) -> Result<View<'_>, StoreError> {
-        let opening = format!("opening table {name}");
+        let opening = || format!("opening table {name}");
         if let Some(batch) = &self.batch {
-            let table = batch.open_table(definition(name)).map_err(fail(&opening))?;
+            let table = batch
+                .open_table(definition(name))
+                .map_err(fail_with(opening))?;
             return Ok(View::Batch(table));
         }
-        let read = self
-            .database
-            .begin_read()
-            .map_err(fail("beginning a read transaction"))?;
+        let mut reads = self.reads.borrow_mut();
+        if let Some(table) = reads.tables.get(name) {
+            return Ok(View::Committed(table.clone()));
+        }
+        let read = match reads.transaction.take() {
+            Some(read) => read,
+            None => self
+                .database
+                .begin_read()
+                .map_err(fail("beginning a read transaction"))?,
+        };
+        let read = reads.transaction.insert(read);
         match read.open_table(definition(name)) {
-            Ok(table) => Ok(View::Committed(table)),
+            Ok(table) => {
+                let table = Arc::new(table);
+                reads.tables.insert(name.to_string(), table.clone());
+                Ok(View::Committed(table))
+            }
             Err(TableError::TableDoesNotExist(_)) => Ok(View::Missing),
-            Err(error) => Err(fail(&opening)(error)),
+            Err(error) => Err(fail_with(opening)(error)),
         }
     }
 
@@ -445,10 +480,12 @@ impl RedbStore {
     }
 
     fn insert(&mut self, name: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        let writing = format!("writing key {} to table {name}", describe_key(key));
+        let writing = || format!("writing key {} to table {name}", describe_key(key));
         let batch = self.batch()?;
-        let mut table = batch.open_table(definition(name)).map_err(fail(&writing))?;
-        table.insert(key, value).map_err(fail(&writing))?;
+        let mut table = batch
+            .open_table(definition(name))
+            .map_err(fail_with(writing))?;
+        table.insert(key, value).map_err(fail_with(writing))?;
         Ok(())
     }
 
@@ -483,13 +520,12 @@ fn decode_named(bytes: &[u8], whose: impl FnOnce() -> String) -> Result<Siblings
 
 impl Store for RedbStore {
     fn get(&self, partition: PartitionId, key: &[u8]) -> Result<Option<Siblings>, StoreError> {
-        let table = partition_table_name(partition);
         let reading = || format!("reading key {} of partition {partition}", describe_key(key));
         let value = self
             .partition_view(partition)?
             .get(key)
-            .map_err(fail(&reading()))?;
-        let whose = || format!("{} (table {table})", reading());
+            .map_err(fail_with(reading))?;
+        let whose = || format!("{} (table {})", reading(), partition_table_name(partition));
         value.map(|bytes| decode_named(&bytes, whose)).transpose()
     }
 
@@ -558,7 +594,7 @@ impl Store for RedbStore {
         let value = self
             .view(HINTS_TABLE)?
             .get(&encode_hint_key(hint))
-            .map_err(fail(&reading()))?;
+            .map_err(fail_with(reading))?;
         value.map(|bytes| decode_named(&bytes, reading)).transpose()
     }
 
@@ -568,14 +604,14 @@ impl Store for RedbStore {
     }
 
     fn remove_hint(&mut self, hint: &HintKey) -> Result<(), StoreError> {
-        let removing = format!("removing a hint for target {}", hint.target);
+        let removing = || format!("removing a hint for target {}", hint.target);
         let batch = self.batch()?;
         let mut table = batch
             .open_table(definition(HINTS_TABLE))
-            .map_err(fail(&removing))?;
+            .map_err(fail_with(removing))?;
         table
             .remove(encode_hint_key(hint).as_slice())
-            .map_err(fail(&removing))?;
+            .map_err(fail_with(removing))?;
         Ok(())
     }
 
@@ -623,6 +659,7 @@ impl Store for RedbStore {
         let Some(mut batch) = self.batch.take() else {
             return Ok(());
         };
+        *self.reads.get_mut() = ReadCache::default();
         let durability = self.commit_durability();
         batch.set_durability(durability);
         if let Err(error) = batch.commit() {

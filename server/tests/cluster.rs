@@ -260,3 +260,67 @@ fn bad_input_at_every_door_loses_nothing_and_a_slow_loris_is_cut_off() {
     assert!(reply.contains("no complete request"), "{reply:?}");
     drop((huge, http));
 }
+
+/// Pipelined commands run concurrently when their keys differ; each key still sees
+/// its commands in the order sent, and every reply comes back in its place.
+#[test]
+fn pipelined_commands_are_answered_in_order_and_read_earlier_writes() {
+    let cluster = Cluster::start(23600, 3);
+    let mut request = Vec::new();
+    let mut expected = Vec::new();
+    let command = |args: &[&[u8]], request: &mut Vec<u8>| {
+        request.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for arg in args {
+            request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            request.extend_from_slice(arg);
+            request.extend_from_slice(b"\r\n");
+        }
+    };
+    for round in 0..30 {
+        for key in 0..8 {
+            let (key, value) = (format!("p{key}"), format!("v{round}-{key}"));
+            command(&[b"SET", key.as_bytes(), value.as_bytes()], &mut request);
+            expected.push(Value::Simple("OK".into()));
+            command(&[b"GET", key.as_bytes()], &mut request);
+            expected.push(bulk(value.as_bytes()));
+        }
+        command(&[b"PING"], &mut request);
+        expected.push(Value::Simple("PONG".into()));
+        command(&[b"EXISTS", b"p0", b"nothing"], &mut request);
+        expected.push(Value::Integer(1));
+    }
+    let mut stream = TcpStream::connect(cluster.client(1)).expect("connect");
+    stream.write_all(&request).expect("send the pipeline");
+    let replies = read_replies(&mut stream, expected.len());
+    for (index, (reply, expected)) in replies.iter().zip(&expected).enumerate() {
+        assert_eq!(reply, expected, "reply {index} of the pipeline");
+    }
+    for key in 0..8 {
+        let key = format!("p{key}");
+        let last = format!("v29-{}", &key[1..]);
+        let read = run(&cluster.client(3), &[b"GET", key.as_bytes()]);
+        assert_eq!(read, bulk(last.as_bytes()), "{key} through another node");
+    }
+}
+
+fn read_replies(stream: &mut TcpStream, count: usize) -> Vec<Value> {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let (mut buffer, mut replies, mut chunk) = (Vec::new(), Vec::new(), vec![0u8; 64 * 1024]);
+    while replies.len() < count {
+        match dynamo_server::resp::parse_value(&buffer).expect("valid RESP") {
+            Some((value, used)) => {
+                buffer.drain(..used);
+                replies.push(value);
+            }
+            None => {
+                let read = stream.read(&mut chunk).expect("a reply within 30 s");
+                assert!(read > 0, "closed after {} replies", replies.len());
+                buffer.extend_from_slice(&chunk[..read]);
+            }
+        }
+    }
+    replies
+}

@@ -636,3 +636,47 @@ fn store_can_move_to_the_driver_thread() {
     fn assert_send<T: Send + 'static>() {}
     assert_send::<RedbStore>();
 }
+
+/// Reads between writes share a read transaction and its tables: after each commit,
+/// and as soon as a batch opens, reads must see the newest state, not that snapshot.
+#[test]
+fn reads_between_commits_see_every_later_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&store_path(&dir));
+    let (p, q) = (PartitionId(1), PartitionId(2));
+    store.put(p, b"k", &siblings(b"one")).unwrap();
+    store.sync().unwrap();
+    for round in 0..3u8 {
+        // Committed reads, twice, so the second comes from the kept transaction.
+        let before = format!("v{round}");
+        let expected = if round == 0 {
+            "one".to_string()
+        } else {
+            before
+        };
+        for _ in 0..2 {
+            let read = store.get(p, b"k").unwrap().expect("stored");
+            assert_eq!(read.values().next(), Some(expected.as_bytes()));
+            let other = store.get(q, b"k").unwrap();
+            let other = other.as_ref().and_then(|read| read.values().next());
+            let expected_other = (round > 0).then_some(expected.as_bytes());
+            assert_eq!(other, expected_other);
+        }
+        let next = format!("v{}", round + 1);
+        store.put(p, b"k", &siblings(next.as_bytes())).unwrap();
+        store.put(q, b"k", &siblings(next.as_bytes())).unwrap();
+        let unsynced = store.get(p, b"k").unwrap().expect("stored");
+        assert_eq!(
+            unsynced.values().next(),
+            Some(next.as_bytes()),
+            "in the batch"
+        );
+        store.sync().unwrap();
+        let synced = store.get(q, b"k").unwrap().expect("stored");
+        assert_eq!(
+            synced.values().next(),
+            Some(next.as_bytes()),
+            "after the commit"
+        );
+    }
+}
