@@ -9,6 +9,10 @@
 //! or the timeout, then repairs the home replicas whose answer was stale, stragglers
 //! included (read repair).
 //!
+//! A set is a get whose answer, instead of going to the client, becomes the context of
+//! a put of the same key by the same coordinator: the client's read-modify-write
+//! without the round trip between them (the put may still be forwarded to a home).
+//!
 //! While a partition moves to a new home (§4.9), the node it comes from stands in for
 //! it in quorums and the new home receives copies of every write, so the old owner
 //! keeps serving until the new owner has the data.
@@ -64,6 +68,8 @@ pub(crate) struct GetRound {
     pub replies: BTreeMap<NodeId, Option<Siblings>>,
     pub merged: Siblings,
     pub answered: bool,
+    /// A set's write, started with the read's context once the read quorum is met.
+    pub then_put: Option<(Content, Quorum)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -117,7 +123,12 @@ impl<S: Store> Node<S> {
         out: &mut Vec<Output>,
     ) {
         let result = match command {
-            Command::Get { key, quorum } => self.start_get(origin, key, quorum, out),
+            Command::Get { key, quorum } => self.start_get(origin, key, quorum, None, out),
+            Command::Set {
+                key,
+                content,
+                quorum,
+            } => self.start_get(origin, key, quorum, Some((content, quorum)), out),
             Command::Put {
                 key,
                 context,
@@ -237,8 +248,12 @@ impl<S: Store> Node<S> {
         origin: Origin,
         key: Key,
         quorum: Quorum,
+        then_put: Option<(Content, Quorum)>,
         out: &mut Vec<Output>,
     ) -> Result<(), Failure> {
+        if let Some((content, _)) = &then_put {
+            content.check()?;
+        }
         let partition = self.admit(&key)?;
         let sizes = self.sizes(quorum)?;
         let route = self.route(partition, sizes.replication_factor);
@@ -262,6 +277,7 @@ impl<S: Store> Node<S> {
             replies: BTreeMap::new(),
             merged: Siblings::new(),
             answered: false,
+            then_put,
         };
         for target in &route.targets {
             if target.node == self.id {
@@ -359,6 +375,15 @@ impl<S: Store> Node<S> {
             round.answered = true;
             let origin = round.origin;
             let reply = match outcome {
+                Outcome::Reached if round.then_put.is_some() => {
+                    let (content, quorum) = round.then_put.take().expect("a set");
+                    let (key, context) = (round.key.clone(), round.merged.clock().clone());
+                    let put = self.start_put(origin, key, context, content, quorum, true, out);
+                    if let Err(failure) = put {
+                        self.finish(origin, Reply::Failed(failure), out);
+                    }
+                    return self.forget_complete_get(request, out);
+                }
                 Outcome::Reached => Reply::Got {
                     siblings: round.merged.clone(),
                 },
@@ -370,6 +395,11 @@ impl<S: Store> Node<S> {
             };
             self.finish(origin, reply, out);
         }
+        self.forget_complete_get(request, out);
+    }
+
+    /// Once every target answered (or timed out), forget the round and repair.
+    fn forget_complete_get(&mut self, request: u64, out: &mut Vec<Output>) {
         if self
             .gets
             .get(&request)

@@ -75,6 +75,14 @@ pub enum Command {
         content: Content,
         quorum: Quorum,
     },
+    /// Write `content` over every version a read quorum returns: a get, then a put
+    /// with the get's context, in one request (a Redis `SET` or a context-less HTTP
+    /// `PUT`). Answered like a put.
+    Set {
+        key: Key,
+        content: Content,
+        quorum: Quorum,
+    },
     /// Operator: add a member that announced itself (status joining) to the ring.
     Join { node: NodeId },
     /// Operator: remove a member from the ring; its partitions move away first.

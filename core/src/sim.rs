@@ -52,6 +52,13 @@ pub enum Op {
         context: VersionVector,
         value: Option<Vec<u8>>,
     },
+    /// A set: a put over whatever its read quorum returns (`None`: a delete).
+    /// [`check`] counts its value as written; its durability is not checked, as the
+    /// context it wrote over is not known to the client (its parts, get and put, are).
+    Set {
+        key: Key,
+        value: Option<Vec<u8>>,
+    },
     Join {
         node: NodeId,
     },
@@ -320,6 +327,18 @@ impl Sim {
             },
             command,
         )
+    }
+
+    /// Issue a set (`None`: a delete) through `coordinator`; returns the history index.
+    pub fn set(&mut self, coordinator: NodeId, key: &[u8], value: Option<Vec<u8>>) -> usize {
+        let content = value.clone().map_or(Content::Tombstone, Content::Value);
+        let command = Command::Set {
+            key: key.to_vec(),
+            content,
+            quorum: Quorum::default(),
+        };
+        let key = key.to_vec();
+        self.invoke(coordinator, Op::Set { key, value }, command)
     }
 
     /// Operator commands, through `coordinator`.
@@ -629,7 +648,8 @@ impl Violations {
 
 /// Check a quiesced, healed cluster against its history:
 /// - every acknowledged put survives on its key's home replicas, as a sibling, or was
-///   superseded by a put whose context covered it (Dynamo's durability promise);
+///   superseded by a put whose context covered it, or by an acknowledged set whose
+///   read returned it (Dynamo's durability promise);
 /// - every value a get returned was written by some put (nothing invented);
 /// - all home replicas of every key hold identical sibling sets (convergence).
 pub fn check(sim: &Sim) -> Violations {
@@ -640,6 +660,9 @@ pub fn check(sim: &Sim) -> Violations {
         .filter_map(|r| match &r.op {
             Op::Put {
                 value: Some(value), ..
+            }
+            | Op::Set {
+                value: Some(value), ..
             } => Some(value.clone()),
             _ => None,
         })
@@ -647,7 +670,7 @@ pub fn check(sim: &Sim) -> Violations {
     let keys: BTreeSet<Key> = history
         .iter()
         .filter_map(|r| match &r.op {
-            Op::Get { key } | Op::Put { key, .. } => Some(key.clone()),
+            Op::Get { key } | Op::Put { key, .. } | Op::Set { key, .. } => Some(key.clone()),
             _ => None,
         })
         .collect();
@@ -680,6 +703,12 @@ fn check_durable(history: &History, key: &[u8], merged: &Siblings, violations: &
             Op::Put {
                 key: k, context, ..
             } if k == key => Some(context),
+            // An acknowledged set wrote over what its read returned: its reply's
+            // context (that read plus its own version) covers those versions.
+            Op::Set { key: k, .. } if k == key => match &r.reply {
+                Some((_, Reply::Put { context, .. })) => Some(context),
+                _ => None,
+            },
             _ => None,
         })
         .collect();

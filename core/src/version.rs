@@ -109,6 +109,16 @@ impl Content {
     fn size_bytes(&self) -> usize {
         self.value().map_or(0, <[u8]>::len)
     }
+
+    /// The value's size limit, checkable before any work is done for a write.
+    pub fn check(&self) -> Result<(), VersionError> {
+        let size = self.size_bytes();
+        if size > limits::VALUE_BYTES_MAX {
+            let max = limits::VALUE_BYTES_MAX;
+            return Err(VersionError::ValueTooLarge { size, max });
+        }
+        Ok(())
+    }
 }
 
 /// One concurrent version of a key: the update `dot` made over what `context` covered.
@@ -280,11 +290,7 @@ impl Siblings {
         content: &Content,
         actor: ActorId,
     ) -> Result<(), VersionError> {
-        let size = content.size_bytes();
-        if size > limits::VALUE_BYTES_MAX {
-            let max = limits::VALUE_BYTES_MAX;
-            return Err(VersionError::ValueTooLarge { size, max });
-        }
+        content.check()?;
         let max = limits::CLOCK_ENTRIES_MAX;
         if context.len() > max {
             let entries = context.len();

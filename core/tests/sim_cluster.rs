@@ -355,3 +355,64 @@ fn observers_see_the_write_fan_out_and_each_delivery() {
     }
     assert_eq!(delivered, 2);
 }
+
+/// A set reads a quorum and writes over every version it saw, in one request: it
+/// resolves siblings it was never shown, like a client's read then put with context.
+#[test]
+fn a_set_supersedes_the_siblings_its_read_quorum_returns() {
+    let mut sim = Sim::new(7, 3, config());
+    sim.put(n(1), b"cart", VersionVector::new(), Some(b"left".to_vec()));
+    sim.put(n(2), b"cart", VersionVector::new(), Some(b"right".to_vec()));
+    quiet(&mut sim);
+    let before = sim.get(n(3), b"cart");
+    quiet(&mut sim);
+    assert_eq!(got(&sim, before).len(), 2, "blind puts made siblings");
+    let set = sim.set(n(3), b"cart", Some(b"both".to_vec()));
+    quiet(&mut sim);
+    let context = context_of(&sim, set);
+    assert!(
+        context.descends(&context_of(&sim, before)),
+        "the set's version covers what its read saw"
+    );
+    for via in 1..=3 {
+        let after = sim.get(n(via), b"cart");
+        quiet(&mut sim);
+        assert_eq!(got(&sim, after), vec![b"both".to_vec()], "through n{via}");
+    }
+    let delete = sim.set(n(1), b"cart", None);
+    quiet(&mut sim);
+    assert!(matches!(sim.reply(delete), Some(Reply::Put { .. })));
+    let gone = sim.get(n(2), b"cart");
+    quiet(&mut sim);
+    assert!(got(&sim, gone).is_empty(), "a set of None deletes");
+    assert!(check(&sim).is_empty(), "{:?}", check(&sim));
+}
+
+/// With one replica, a set is read and written locally in the step that receives it:
+/// no message, no second request.
+#[test]
+fn a_set_on_a_single_replica_is_answered_in_one_step() {
+    let mut single = config();
+    single.ring.replication_factor = 1;
+    single.read_quorum = 1;
+    single.write_quorum = 1;
+    let mut sim = Sim::new(8, 1, single);
+    quiet(&mut sim);
+    let first = sim.set(n(1), b"k", Some(b"one".to_vec()));
+    assert!(matches!(sim.reply(first), Some(Reply::Put { .. })));
+    let second = sim.set(n(1), b"k", Some(b"two".to_vec()));
+    assert!(matches!(sim.reply(second), Some(Reply::Put { .. })));
+    let read = sim.get(n(1), b"k");
+    assert_eq!(got(&sim, read), vec![b"two".to_vec()]);
+}
+
+/// A set whose value is over the limit is refused before anything is read.
+#[test]
+fn an_oversized_set_is_refused_with_the_sizes() {
+    let mut sim = Sim::new(9, 3, config());
+    let big = vec![0u8; dynamo_core::types::limits::VALUE_BYTES_MAX + 1];
+    let set = sim.set(n(1), b"k", Some(big));
+    let text = failure_text(sim.reply(set).expect("refused at once"));
+    assert!(text.contains("more than"), "{text}");
+    assert_eq!(sim.in_flight().count(), 0, "nothing was sent");
+}

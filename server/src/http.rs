@@ -309,15 +309,20 @@ async fn write(
     content: Content,
 ) -> Result<Response, ApiError> {
     let quorum = quorum(params)?;
-    let context = match context_header(headers)? {
-        Some(context) => context,
-        None => read(state, key, quorum).await?.clock().clone(),
-    };
-    let command = Command::Put {
-        key: key.as_bytes().to_vec(),
-        context,
-        content,
-        quorum,
+    let key = key.as_bytes().to_vec();
+    // Without a context, the node reads and writes over what it read, in one request.
+    let command = match context_header(headers)? {
+        Some(context) => Command::Put {
+            key,
+            context,
+            content,
+            quorum,
+        },
+        None => Command::Set {
+            key,
+            content,
+            quorum,
+        },
     };
     match run(state, command).await? {
         Reply::Put { context, .. } => {

@@ -555,10 +555,18 @@ async fn put(
     }
 }
 
-/// Read-modify-write: supersede every version a read sees.
+/// Read-modify-write: supersede every version a read quorum sees. One request: the
+/// coordinator reads, then writes with the read's context (`Command::Set`).
 async fn set(driver: &DriverHandle, key: &[u8], content: Content) -> Result<VersionVector, String> {
-    let seen = get(driver, key).await?;
-    put(driver, key, seen.clock().clone(), content).await
+    let command = Command::Set {
+        key: key.to_vec(),
+        content,
+        quorum: Quorum::default(),
+    };
+    match run(driver, command).await? {
+        Reply::Put { context, .. } => Ok(context),
+        other => Err(format!("ERR unexpected reply {other:?}")),
+    }
 }
 
 fn live_values(siblings: &Siblings) -> Vec<&[u8]> {

@@ -234,6 +234,7 @@ pub fn client_request(stamp: Stamp, sim: &Sim, index: usize) -> Option<Activity>
             key, value: None, ..
         } => format!("delete {}", text(key)),
         Op::Put { key, .. } => format!("put {}", text(key)),
+        Op::Set { key, .. } => format!("set {}", text(key)),
         Op::Join { node } => format!("join {node}"),
         Op::Leave { node } => format!("leave {node}"),
     };

@@ -511,6 +511,7 @@ fn history(explorer: &Explorer) -> Vec<RecordView> {
                     key, value: None, ..
                 } => ("delete", Some(text(key)), None),
                 Op::Put { key, value, .. } => ("put", Some(text(key)), value.as_deref().map(text)),
+                Op::Set { key, value } => ("set", Some(text(key)), value.as_deref().map(text)),
                 Op::Join { node } => ("join", Some(node.to_string()), None),
                 Op::Leave { node } => ("leave", Some(node.to_string()), None),
             };
@@ -536,7 +537,7 @@ fn history(explorer: &Explorer) -> Vec<RecordView> {
                 describe(reply, &mut view);
             }
             answers(explorer, index, &mut view);
-            if let (Op::Put { key, .. }, Some((_, Reply::Put { dot, .. }))) =
+            if let (Op::Put { key, .. } | Op::Set { key, .. }, Some((_, Reply::Put { dot, .. }))) =
                 (&record.op, &record.reply)
             {
                 view.holders = holders(sim, key, *dot);
@@ -551,6 +552,10 @@ fn quorum(op: &Op, setup: &Setup) -> String {
     match op {
         Op::Get { .. } => format!("R={} of N={n}", setup.read_quorum),
         Op::Put { .. } => format!("W={} of N={n}", setup.write_quorum),
+        Op::Set { .. } => format!(
+            "R={} then W={} of N={n}",
+            setup.read_quorum, setup.write_quorum
+        ),
         Op::Join { .. } | Op::Leave { .. } => String::new(),
     }
 }
@@ -558,7 +563,7 @@ fn quorum(op: &Op, setup: &Setup) -> String {
 fn needed(op: &Op, setup: &Setup) -> usize {
     match op {
         Op::Get { .. } => setup.read_quorum,
-        Op::Put { .. } => setup.write_quorum,
+        Op::Put { .. } | Op::Set { .. } => setup.write_quorum,
         Op::Join { .. } | Op::Leave { .. } => 0,
     }
 }

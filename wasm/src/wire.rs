@@ -252,6 +252,7 @@ fn forward(view: MessageView, command: &Command) -> MessageView {
     match command {
         Command::Put { key, .. } => view.key(key, None).detail("put".into()),
         Command::Get { key, .. } => view.key(key, None).detail("get".into()),
+        Command::Set { key, .. } => view.key(key, None).detail("set".into()),
         Command::Join { node } => view.detail(format!("join {node}")),
         Command::Leave { node } => view.detail(format!("leave {node}")),
     }
