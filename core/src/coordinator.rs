@@ -486,7 +486,7 @@ impl<S: Store> Node<S> {
             .store
             .get(partition, &key)
             .map_err(|e| self.storage_failed(&e))?;
-        let mut siblings = base.unwrap_or_default();
+        let mut siblings = base.clone().unwrap_or_default();
         let home_copy = route
             .targets
             .iter()
@@ -509,9 +509,14 @@ impl<S: Store> Node<S> {
         };
         for target in &route.targets {
             if target.node == self.id {
-                let stored = match self.mutant {
-                    Mutant::AckBeforeLocalWrite => true,
-                    _ => self
+                let stored = match (self.mutant, target.hint) {
+                    (Mutant::AckBeforeLocalWrite, _) => true,
+                    // A home copy: `base` is what the store holds for the key now.
+                    (_, None) => self
+                        .merge_replica_over(partition, &key, base.clone(), &siblings)
+                        .map_err(|e| self.storage_failed(&e))
+                        .is_ok(),
+                    (_, Some(_)) => self
                         .store_write(partition, &key, &siblings, target.hint)
                         .is_ok(),
                 };

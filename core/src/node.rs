@@ -502,6 +502,18 @@ impl<S: Store> Node<S> {
         incoming: &Siblings,
     ) -> Result<(Siblings, bool), StoreError> {
         let old = self.store.get(partition, key)?;
+        self.merge_replica_over(partition, key, old, incoming)
+    }
+
+    /// [`Self::merge_replica`] when the caller has just read `old` from the store
+    /// in this step (a coordinator's own put): saves reading it twice.
+    pub(crate) fn merge_replica_over(
+        &mut self,
+        partition: PartitionId,
+        key: &[u8],
+        old: Option<Siblings>,
+        incoming: &Siblings,
+    ) -> Result<(Siblings, bool), StoreError> {
         let merged = match &old {
             Some(old) => old.merged(incoming),
             None => incoming.clone(),
