@@ -170,6 +170,11 @@ struct ServeArgs {
     /// Serve this directory (the visualiser, `wasm/www`) under /ui/ on the HTTP port.
     #[arg(long)]
     ui_dir: Option<PathBuf>,
+    /// TESTS ONLY: make every storage sync after this many fail, as a failing disk
+    /// would, to prove the node then stops and exits non-zero.
+    #[arg(long, hide = true)]
+    #[serde(skip)]
+    fail_syncs_after: Option<u64>,
 }
 
 #[derive(Args)]
@@ -353,19 +358,32 @@ async fn start_node(
     settings: &NodeSettings,
     data_dir: &Path,
     durability: Durability,
+    fail_syncs_after: Option<u64>,
 ) -> Result<Running<RedbStore>> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
-    let store =
+    let mut store =
         RedbStore::open(data_dir.join(DATA_FILE).as_path(), durability).context("open storage")?;
+    if let Some(syncs) = fail_syncs_after {
+        store.fail_syncs_after(syncs);
+    }
     Ok(server::start(settings, store).await?)
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
+    let fail_syncs_after = args.fail_syncs_after;
     let (settings, data_dir, durability) = load(args)?;
-    let running = start_node(&settings, &data_dir, durability).await?;
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    let mut store = running.shutdown().await.map_err(anyhow::Error::msg)?;
+    let running = start_node(&settings, &data_dir, durability, fail_syncs_after).await?;
+    let failed = tokio::select! {
+        _ = wait_for_signal() => false,
+        _ = running.stopped() => true,
+    };
+    tracing::info!(failed, "shutting down");
+    let stopped = running.shutdown().await;
+    if failed {
+        let cause = stopped.err().unwrap_or_else(|| "its driver exited".into());
+        bail!("the node stopped serving: {cause}");
+    }
+    let mut store = stopped.map_err(anyhow::Error::msg)?;
     store.flush().context("flush storage")?;
     Ok(())
 }
@@ -409,7 +427,7 @@ async fn dev(args: DevArgs) -> Result<()> {
             ui_dir: ui_dir.clone(),
         };
         let dir = args.data_dir.join(format!("n{id}"));
-        running.push(start_node(&settings, &dir, Durability::Durable).await?);
+        running.push(start_node(&settings, &dir, Durability::Durable, None).await?);
     }
     wait_until_serving(&running).await;
     println!(
@@ -433,13 +451,32 @@ async fn dev(args: DevArgs) -> Result<()> {
     );
     print_ui(ui_dir.is_some(), running[0].http_addr);
     println!("Ctrl-C stops every node; re-running finds the data.");
-    wait_for_signal().await;
+    let failed = tokio::select! {
+        _ = wait_for_signal() => None,
+        id = first_stopped(&running) => Some(id),
+    };
     println!("stopping");
+    let mut errors = Vec::new();
     for node in running {
-        let mut store = node.shutdown().await.map_err(anyhow::Error::msg)?;
-        store.flush().context("flush storage")?;
+        match node.shutdown().await {
+            Ok(mut store) => store.flush().context("flush storage")?,
+            Err(error) => errors.push(error),
+        }
     }
-    Ok(())
+    match failed {
+        Some(id) => bail!("node {id} stopped serving: {}", errors.join("; ")),
+        None => Ok(()),
+    }
+}
+
+/// The first node whose driver ended on its own.
+async fn first_stopped(nodes: &[Running<RedbStore>]) -> NodeId {
+    loop {
+        if let Some(node) = nodes.iter().find(|node| node.is_stopped()) {
+            return node.id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 fn print_ui(served: bool, http: SocketAddr) {

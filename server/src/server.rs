@@ -181,6 +181,20 @@ fn local(listener: &TcpListener, fallback: SocketAddr) -> SocketAddr {
 }
 
 impl<S: Send + 'static> Running<S> {
+    /// Resolves when the driver thread ended on its own (a storage failure or a
+    /// panic): the node can no longer serve, and the process should say so and exit
+    /// rather than answer every request with an error.
+    pub async fn stopped(&self) {
+        while !self.is_stopped() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Whether the driver thread has ended.
+    pub fn is_stopped(&self) -> bool {
+        self.thread.is_finished()
+    }
+
     /// Stop accepting, let the driver finish its batch and sync, and return the store.
     pub async fn shutdown(self) -> Result<S, String> {
         for listener in &self.listeners {

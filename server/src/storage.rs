@@ -332,6 +332,8 @@ pub struct RedbStore {
     /// opening them per read cost more than the lookup. Emptied when a batch opens
     /// (reads then go through the batch) and after each commit (it would be stale).
     reads: RefCell<ReadCache>,
+    /// Fault injection for tests: syncs left before every sync fails.
+    syncs_before_failing: Option<u64>,
 }
 
 #[derive(Default)]
@@ -373,9 +375,16 @@ impl RedbStore {
             partitions: BTreeSet::new(),
             buffered_commits: 0,
             reads: RefCell::default(),
+            syncs_before_failing: None,
         };
         store.load_partitions()?;
         Ok(store)
+    }
+
+    /// Tests only: after `syncs` more syncs, every sync fails (its batch is lost), as
+    /// on a failing disk, so the node's reaction can be tested.
+    pub fn fail_syncs_after(&mut self, syncs: u64) {
+        self.syncs_before_failing = Some(syncs);
     }
 
     /// The store's file.
@@ -660,6 +669,16 @@ impl Store for RedbStore {
             return Ok(());
         };
         *self.reads.get_mut() = ReadCache::default();
+        if let Some(left) = self.syncs_before_failing.as_mut() {
+            if *left == 0 {
+                let _ = batch.abort();
+                self.load_partitions()?;
+                return Err(StoreError::new(
+                    "injected sync failure (--fail-syncs-after)",
+                ));
+            }
+            *left -= 1;
+        }
         let durability = self.commit_durability();
         batch.set_durability(durability);
         if let Err(error) = batch.commit() {

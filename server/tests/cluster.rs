@@ -324,3 +324,49 @@ fn read_replies(stream: &mut TcpStream, count: usize) -> Vec<Value> {
     }
     replies
 }
+
+/// A node whose storage stops syncing (a failing disk) acknowledges nothing it could
+/// not make durable, stops, and exits non-zero for its supervisor to see, instead of
+/// lingering and failing every request; what it acknowledged before is still there.
+#[test]
+fn a_node_whose_storage_fails_exits_non_zero_and_keeps_what_it_acknowledged() {
+    let quorums = ["-R", "1", "-W", "1"];
+    let mut cluster = Cluster::start_with_args(23800, 1, 16, 1, &quorums);
+    cluster.kill(1);
+    cluster
+        .extra_args
+        .extend(["--fail-syncs-after", "40"].map(String::from));
+    cluster.restart(1);
+    let mut acknowledged = Vec::new();
+    for index in 0..200 {
+        let key = format!("disk-{index}");
+        let reply = support::block_on(dynamo_server::resp::call(
+            &cluster.client(1),
+            &[b"SET", key.as_bytes(), b"v"],
+        ));
+        match reply {
+            Ok(Value::Simple(ok)) if ok == "OK" => acknowledged.push(key),
+            _ => break,
+        }
+    }
+    assert!(
+        !acknowledged.is_empty() && acknowledged.len() < 200,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+    let status = cluster.wait_exit(1, std::time::Duration::from_secs(20));
+    assert!(!status.success(), "exit status {status}");
+    let log = std::env::temp_dir().join("dynamo-test-23800-n1.log");
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(log.contains("stopped serving"), "the log says why: {log}");
+    cluster.extra_args.truncate(quorums.len());
+    cluster.restart(1);
+    for key in &acknowledged {
+        let read = run(&cluster.client(1), &[b"GET", key.as_bytes()]);
+        assert_eq!(
+            read,
+            bulk(b"v"),
+            "{key} was acknowledged before the failure"
+        );
+    }
+}

@@ -17,6 +17,8 @@ pub struct Cluster {
     pub replication_factor: usize,
     /// Nodes that founded the cluster (the rest join through a seed).
     pub founders: u16,
+    /// Appended to every `dynamo serve` the harness starts from now on.
+    pub extra_args: Vec<String>,
     dir: tempfile::TempDir,
     nodes: Vec<Option<Child>>,
 }
@@ -27,11 +29,23 @@ impl Cluster {
     }
 
     pub fn start_with(base: u16, size: u16, partitions: u32, replication_factor: usize) -> Cluster {
+        Self::start_with_args(base, size, partitions, replication_factor, &[])
+    }
+
+    /// `start_with`, every node also given `extra_args`.
+    pub fn start_with_args(
+        base: u16,
+        size: u16,
+        partitions: u32,
+        replication_factor: usize,
+        extra_args: &[&str],
+    ) -> Cluster {
         let mut cluster = Cluster {
             base,
             partitions,
             replication_factor,
             founders: size,
+            extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
             dir: tempfile::tempdir().unwrap(),
             nodes: Vec::new(),
         };
@@ -133,6 +147,7 @@ impl Cluster {
                 "RUST_LOG",
                 std::env::var("DYNAMO_TEST_LOG").unwrap_or("warn".into()),
             )
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(self.log_file(id));
         if id <= self.founders {
@@ -177,6 +192,22 @@ impl Cluster {
             if Instant::now() > deadline {
                 child.kill().unwrap();
                 panic!("n{id} did not exit within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait (bounded) for node `id` to exit on its own; its exit status.
+    pub fn wait_exit(&mut self, id: u16, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.nodes[usize::from(id - 1)].take().expect("node runs");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("n{id} did not exit within {limit:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
