@@ -10,11 +10,12 @@ step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add wasm32-unknown-unknown >/dev/null
 
-step "system packages (redis-tools: the server tests drive redis-cli and redis-benchmark; chromium and chromium-driver: the visualiser's browser test; nftables: the fault-injection tests partition nodes)"
+step "system packages (redis-tools: the server tests drive redis-cli and redis-benchmark; chromium and chromium-driver: the visualiser's browser test; nftables: the fault-injection tests partition nodes; etcd-server: dynamo bench's etcd target is tested against a real etcd)"
 packages=()
 command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null || packages+=(redis-tools)
 command -v chromium >/dev/null && command -v chromedriver >/dev/null || packages+=(chromium chromium-driver)
 command -v nft >/dev/null || packages+=(nftables)
+command -v etcd >/dev/null || packages+=(etcd-server)
 if [ ${#packages[@]} -gt 0 ]; then
   sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
   sudo_if_needed apt-get update -qq
