@@ -1,6 +1,8 @@
 //! Real `dynamo serve` processes, one per 127.0.0.x address, and the faults done to
 //! them: crash (SIGKILL, restart from the data dir), pause (SIGSTOP/SIGCONT) and
 //! network partitions (nftables rules dropping packets between two addresses).
+//! Spare nodes start announced but outside the ring, for a membership nemesis to
+//! join and remove during load.
 //!
 //! Invariants: dropping the harness kills every process it started (resuming paused
 //! ones first) and deletes its nftables table, even when a test panics; every wait is
@@ -36,6 +38,9 @@ pub struct Options {
     pub partitions: u32,
     /// A deliberately broken node variant (`dynamo serve --mutant`), or `None`.
     pub mutant: Option<String>,
+    /// Nodes `nodes + 1 ..= nodes + spares` start through node 1 as a seed and wait,
+    /// announced, to be joined (`dynamo serve --seed`).
+    pub spares: u8,
 }
 
 /// A cluster of processes under test.
@@ -67,7 +72,7 @@ pub fn binary() -> Result<PathBuf, HarnessError> {
 
 impl Cluster {
     pub fn start(options: Options) -> Result<Self, HarnessError> {
-        let count = usize::from(options.nodes);
+        let count = usize::from(options.nodes + options.spares);
         let mut cluster = Cluster {
             table: format!("dynamo_test_{}", options.subnet),
             options,
@@ -77,10 +82,11 @@ impl Cluster {
             paused: vec![false; count],
             rules: false,
         };
-        for id in 1..=cluster.options.nodes {
+        let all = 1..=cluster.options.nodes + cluster.options.spares;
+        for id in all.clone() {
             cluster.spawn(id)?;
         }
-        for id in 1..=cluster.options.nodes {
+        for id in all {
             cluster.wait_listening(id)?;
         }
         Ok(cluster)
@@ -98,8 +104,14 @@ impl Cluster {
         format!("{}:{RESP_PORT}", self.ip(id))
     }
 
+    /// The founding members (the workload's and the checker's nodes).
     pub fn ids(&self) -> impl Iterator<Item = u8> {
         1..=self.options.nodes
+    }
+
+    /// The spare nodes, outside the ring until joined.
+    pub fn spare_ids(&self) -> impl Iterator<Item = u8> {
+        self.options.nodes + 1..=self.options.nodes + self.options.spares
     }
 
     fn spawn(&mut self, id: u8) -> Result<(), HarnessError> {
@@ -125,9 +137,13 @@ impl Cluster {
             )
             .stdout(Stdio::null())
             .stderr(log);
-        for member in self.ids() {
-            let peer = format!("{member}={}:{PEER_PORT}", self.ip(member));
-            command.args(["--member", &peer]);
+        if id <= self.options.nodes {
+            for member in self.ids() {
+                let peer = format!("{member}={}:{PEER_PORT}", self.ip(member));
+                command.args(["--member", &peer]);
+            }
+        } else {
+            command.args(["--seed", &format!("1={}:{PEER_PORT}", self.ip(1))]);
         }
         if let Some(mutant) = &self.options.mutant {
             command.args(["--mutant", mutant]);
@@ -244,6 +260,7 @@ impl Cluster {
             std::fs::read_to_string(path).unwrap_or_default()
         };
         self.ids()
+            .chain(self.spare_ids())
             .map(|id| format!("--- n{id}\n{}", read(id)))
             .collect()
     }
@@ -252,7 +269,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self.heal();
-        for id in 1..=self.options.nodes {
+        for id in 1..=self.options.nodes + self.options.spares {
             if self.paused[usize::from(id - 1)] {
                 let _ = self.resume(id);
             }

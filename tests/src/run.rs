@@ -21,6 +21,9 @@ pub enum Nemesis {
     /// Partition `node` from every other node, then crash it while still cut off,
     /// then heal and restart it (the planted-bug scenario).
     IsolateThenCrash(u8),
+    /// Join each spare node to the ring, wait until its partitions moved, hold, then
+    /// remove it and wait until they moved back (Dynamo §4.9), all under load.
+    Membership,
 }
 
 #[derive(Clone, Debug)]
@@ -44,7 +47,7 @@ pub fn run(scenario: &Scenario) -> Result<(Report, Cluster), HarnessError> {
     runtime.block_on(wait_ready(&cluster))?;
     let epoch = Instant::now();
     let workers = spawn_workers(&runtime, &cluster, scenario, epoch);
-    let windows = inject(&mut cluster, scenario, epoch)?;
+    let windows = inject(&mut cluster, scenario, epoch, runtime.handle())?;
     cluster.heal_all()?;
     let healed = Instant::now();
     let histories: Vec<History> = runtime.block_on(async {
@@ -95,6 +98,7 @@ fn inject(
     cluster: &mut Cluster,
     scenario: &Scenario,
     epoch: Instant,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<Vec<(Duration, Duration)>, HarnessError> {
     let hold = Duration::from_secs(3);
     let mut windows = Vec::new();
@@ -120,8 +124,105 @@ fn inject(
             windows.push((start, epoch.elapsed()));
             std::thread::sleep(scenario.duration.saturating_sub(epoch.elapsed()));
         }
+        Nemesis::Membership => {
+            let spares: Vec<u8> = cluster.spare_ids().collect();
+            for spare in spares {
+                std::thread::sleep(Duration::from_secs(1));
+                let start = epoch.elapsed();
+                runtime.block_on(change_and_settle(cluster, "join", spare))?;
+                expect_homes(runtime, cluster, spare, true)?;
+                std::thread::sleep(hold);
+                runtime.block_on(change_and_settle(cluster, "leave", spare))?;
+                expect_homes(runtime, cluster, spare, false)?;
+                windows.push((start, epoch.elapsed()));
+            }
+            std::thread::sleep(scenario.duration.saturating_sub(epoch.elapsed()));
+        }
     }
     Ok(windows)
+}
+
+/// Check, in node 1's ring, that `node` is a home of some partition (`true`) or of
+/// none (`false`): the change really moved data.
+fn expect_homes(
+    runtime: &tokio::runtime::Handle,
+    cluster: &Cluster,
+    node: u8,
+    expected: bool,
+) -> Result<(), HarnessError> {
+    let http = reqwest::Client::new();
+    let view = runtime.block_on(view(&http, &cluster.http(1)));
+    let partitions = view
+        .map(|view| view["partitions"].clone())
+        .unwrap_or_default();
+    let homes = partitions.as_array().cloned().unwrap_or_default();
+    let owned = homes
+        .iter()
+        .filter(|p| {
+            p["homes"]
+                .as_array()
+                .is_some_and(|h| h.contains(&node.into()))
+        })
+        .count();
+    if (owned > 0) == expected {
+        return Ok(());
+    }
+    Err(HarnessError::Command {
+        what: format!("membership change of n{node}"),
+        detail: format!("n{node} is a home of {owned} partitions in n1's ring"),
+    })
+}
+
+/// Most time a membership change gets to move its partitions.
+pub const SETTLE_MAX: Duration = Duration::from_secs(90);
+
+/// Ask node 1 to `join` or `leave` `node`; wait (bounded) until every node, the
+/// changed one included, reports the new ring epoch with no transfer pending.
+async fn change_and_settle(cluster: &Cluster, action: &str, node: u8) -> Result<(), HarnessError> {
+    let http = reqwest::Client::new();
+    let failed = |detail: String| HarnessError::Command {
+        what: format!("{action} n{node}"),
+        detail,
+    };
+    let url = format!("http://{}/v1/admin/{action}/{node}", cluster.http(1));
+    let response = http
+        .post(url)
+        .send()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        return Err(failed(format!(
+            "{status}: {}",
+            response.text().await.unwrap_or_default()
+        )));
+    }
+    let answer: Value = response.json().await.map_err(|e| failed(e.to_string()))?;
+    let epoch = answer["epoch"].clone();
+    let deadline = Instant::now() + SETTLE_MAX;
+    // A node that left stops hearing of later epochs: only members are waited for.
+    let changed = (action == "join").then_some(node);
+    let nodes: Vec<u8> = cluster.ids().chain(changed).collect();
+    for id in nodes {
+        loop {
+            let settled = view(&http, &cluster.http(id)).await.is_some_and(|view| {
+                view["epoch"] == epoch
+                    && view["transfers"]["pending"]
+                        .as_array()
+                        .is_some_and(Vec::is_empty)
+            });
+            if settled {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError::Timeout(format!(
+                    "n{id} to settle after {action} n{node}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
 }
 
 /// One fault on `node`, held for `hold`, then undone.

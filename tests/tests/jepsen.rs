@@ -1,5 +1,5 @@
 //! Mixed faults on 3 real nodes (N=3, R=W=2) while clients write: nothing acknowledged
-//! is lost, and a planted bug (a node that acknowledges writes it never stored) is
+//! is lost, nor while a fourth node joins and leaves; and a planted bug (a node that acknowledges writes it never stored) is
 //! caught. `JEPSEN_SECONDS` lengthens the mixed run (default 30), `JEPSEN_SEED`
 //! replays one; `cargo test -p dynamo-tests --release --test jepsen -- --nocapture`
 //! prints the report.
@@ -28,6 +28,7 @@ fn options(subnet: u8, mutant: Option<&str>) -> Options {
         subnet,
         partitions: 16,
         mutant: mutant.map(str::to_string),
+        spares: 0,
     }
 }
 
@@ -55,6 +56,30 @@ fn mixed_faults_lose_no_acknowledged_write() {
         .availability_under_faults
         .expect("puts during faults");
     assert!(availability > 0.5, "availability {availability}");
+}
+
+#[test]
+fn a_node_joining_and_leaving_under_load_loses_no_acknowledged_write() {
+    let scenario = Scenario {
+        options: Options {
+            spares: 1,
+            ..options(44, None)
+        },
+        duration: Duration::from_secs(15),
+        keys: 8,
+        query: String::new(),
+        seed: seed(),
+        nemesis: Nemesis::Membership,
+    };
+    let (report, cluster) = run(&scenario).expect("the run completes");
+    println!("{report}");
+    assert_eq!(report.faults, 1, "the spare joined and left");
+    assert!(report.puts_ok > 50, "the workload ran");
+    assert!(
+        report.passed(),
+        "{report}\n{}",
+        cluster.logs().chars().rev().take(4000).collect::<String>()
+    );
 }
 
 /// W=1 and R=1: the isolated node coordinates alone, then crashes while cut off.
