@@ -217,7 +217,10 @@ impl<S: Store> Driver<S> {
     /// request arms and cancels one each, and a task per timer cost a spawn plus a
     /// stale event through the queue for every request.
     fn next_batch(&mut self) -> Option<Vec<Event>> {
+        // A busy driver finds events queued: take them without arming a wait.
+        let queued = self.events.try_recv().ok();
         let first = match self.deadlines.keys().next() {
+            _ if queued.is_some() => queued,
             None => Some(self.events.blocking_recv()?),
             Some(&(deadline, _)) if deadline <= Instant::now() => None,
             Some(&(deadline, _)) => {

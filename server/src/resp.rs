@@ -14,7 +14,8 @@
 //! - `VSET key context value` -> the new context (context `""` is a blind write);
 //! - `VDEL key context` -> the new context.
 //!
-//! Requests on one connection are answered in order (pipelining works); each is
+//! Requests on one connection are answered in order (pipelining works; pipelined
+//! commands on distinct keys run concurrently, see [`PIPELINE_CONCURRENCY_MAX`]); each is
 //! parsed only when complete; limits on argument count, request bytes and
 //! connections are enforced with clear `-ERR` replies.
 
