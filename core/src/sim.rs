@@ -9,7 +9,17 @@
 //! from their store. Clients issue gets and puts through chosen coordinators, and every
 //! invocation and reply lands in a [`History`] that [`check`] verifies.
 //!
+//! Members may differ in weight and zone (Dynamo §4.2: heterogeneity, a node's share of
+//! partitions follows its capacity; §4.3: replicas in distinct failure domains):
+//! [`Sim::with_members`] and [`Sim::add_member`]. [`Sim::new`] is the homogeneous case.
+//!
 //! Everything random comes from one seed, so any run replays exactly from its seed.
+//!
+//! Invariants:
+//! - node ids are `1..=members` for the cluster bootstrapped together, and a node's
+//!   weight and zone never change (they live in its configuration, kept across crashes);
+//! - `Sim::new(seed, n, config)` is `Sim::with_members(seed, vec![SimMember::default(); n],
+//!   config)`, event for event.
 
 use crate::clock::{Dot, VersionVector};
 use crate::membership::MemberInfo;
@@ -37,6 +47,41 @@ impl Default for Faults {
             duplicate_ppm: 0,
             delay_min_ms: 1,
             delay_max_ms: 10,
+        }
+    }
+}
+
+/// A simulated member's capacity and failure domain, as the claim sees them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SimMember {
+    /// Relative capacity, `1..=ring::WEIGHT_MAX`: the share of partitions it owns.
+    pub weight: u32,
+    /// Failure domain; `None` is a zone of its own.
+    pub zone: Option<String>,
+}
+
+impl SimMember {
+    pub fn new(weight: u32, zone: Option<&str>) -> Self {
+        Self {
+            weight,
+            zone: zone.map(str::to_string),
+        }
+    }
+
+    /// The member entry a node is configured with (address is only a label here).
+    fn info(&self, id: NodeId) -> MemberInfo {
+        MemberInfo {
+            zone: self.zone.clone(),
+            ..member(&format!("sim-{id}"), self.weight)
+        }
+    }
+}
+
+impl Default for SimMember {
+    fn default() -> Self {
+        Self {
+            weight: 1,
+            zone: None,
         }
     }
 }
@@ -142,10 +187,21 @@ pub struct InFlight<'a> {
 }
 
 impl Sim {
-    /// A cluster of `nodes` bootstrapped together with `config` as the template.
+    /// A cluster of `nodes` bootstrapped together with `config` as the template, every
+    /// member of weight 1 and in no zone.
     pub fn new(seed: u64, nodes: u32, config: NodeConfig) -> Self {
-        let members: BTreeMap<NodeId, MemberInfo> = (1..=nodes)
-            .map(|id| (NodeId(id), member(&format!("sim-{id}"), 1)))
+        Self::with_members(seed, vec![SimMember::default(); nodes as usize], config)
+    }
+
+    /// A cluster bootstrapped together: node `i + 1` is `members[i]`.
+    ///
+    /// # Panics
+    /// If the core refuses the cluster (a weight or zone out of its limits, or too few
+    /// partitions for these weights): check with `ring::Ring::new` first.
+    pub fn with_members(seed: u64, members: Vec<SimMember>, config: NodeConfig) -> Self {
+        let members: BTreeMap<NodeId, MemberInfo> = (1..)
+            .zip(members)
+            .map(|(id, shape)| (NodeId(id), shape.info(NodeId(id))))
             .collect();
         let mut sim = Self {
             hosts: BTreeMap::new(),
@@ -171,8 +227,15 @@ impl Sim {
         sim
     }
 
-    /// Start a new node that will join through `seeds` (an operator must `join` it).
+    /// Start a new node of weight 1 in no zone that will join through `seeds` (an
+    /// operator must `join` it).
     pub fn add_node(&mut self, id: NodeId, seeds: Vec<NodeId>) {
+        self.add_member(id, seeds, SimMember::default());
+    }
+
+    /// Start a new node of `shape`'s weight and zone that will join through `seeds`;
+    /// the `join` that puts it into the ring gives it a share by that weight.
+    pub fn add_member(&mut self, id: NodeId, seeds: Vec<NodeId>, shape: SimMember) {
         let template = self
             .hosts
             .values()
@@ -183,7 +246,7 @@ impl Sim {
         let config = NodeConfig {
             initial_members: BTreeMap::new(),
             seeds,
-            me: member(&format!("sim-{}", id.0), 1),
+            me: shape.info(id),
             seed: template.seed.wrapping_add(u64::from(id.0) << 8),
             ..template
         };
@@ -234,6 +297,16 @@ impl Sim {
 
     pub fn is_up(&self, id: NodeId) -> bool {
         self.node(id).is_some()
+    }
+
+    /// The weight and zone `id` was started with, whether it is up, down or not yet in
+    /// the ring.
+    pub fn member(&self, id: NodeId) -> Option<SimMember> {
+        let me = &self.hosts.get(&id)?.config.me;
+        Some(SimMember {
+            weight: me.weight,
+            zone: me.zone.clone(),
+        })
     }
 
     // ----- faults -----
@@ -629,6 +702,20 @@ impl Sim {
             ring.partition_of_key(key),
             node.config().ring.replication_factor,
         )
+    }
+
+    /// The whole preference list of `key` (homes, then fallbacks) in the ring of the
+    /// first running node.
+    pub fn preference_list(&self, key: &[u8]) -> Vec<NodeId> {
+        let ring = self
+            .hosts
+            .values()
+            .find_map(|h| h.node.as_ref())
+            .and_then(|node| node.membership().ring());
+        ring.map_or(Vec::new(), |ring| {
+            let list = ring.preference_list(ring.partition_of_key(key));
+            list.nodes().to_vec()
+        })
     }
 }
 
