@@ -17,11 +17,13 @@
 
 use crate::activity::{self, Activity, Kind, Probe, Stamp};
 use crate::requests::Requests;
-use crate::scenario::{Action, Scenario, ScenarioError, Setup, EVENTS_PER_ACTION_MAX, NODES_MAX};
+use crate::scenario::{
+    check_member, Action, Scenario, ScenarioError, Setup, EVENTS_PER_ACTION_MAX, NODES_MAX,
+};
 use crate::wire::{self, Changes, Flight, MessageView, Wire};
 use dynamo_core::clock::VersionVector;
 use dynamo_core::message::Timer;
-use dynamo_core::sim::{Event, Sim};
+use dynamo_core::sim::{Event, Sim, SimMember};
 use dynamo_core::types::NodeId;
 use dynamo_core::version::Context as VersionContext;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -67,7 +69,7 @@ enum Happened {
 impl Explorer {
     pub fn new(setup: Setup) -> Result<Self, ScenarioError> {
         setup.validate()?;
-        let sim = Sim::new(setup.seed, setup.nodes, setup.node_config());
+        let sim = Sim::with_members(setup.seed, setup.members()?, setup.node_config());
         let mut explorer = Self {
             sim,
             scenario: Scenario::new(setup),
@@ -254,7 +256,9 @@ impl Explorer {
                 self.cut.clear();
                 (NodeId(0), "every link healed".to_string())
             }
-            Action::AddNode => self.add_node()?,
+            Action::AddNode { weight, zone } => {
+                self.add_node(SimMember::new(*weight, zone.as_deref()))?
+            }
             _ => {
                 return Err(ScenarioError::Parse {
                     reason: format!("{action:?} is not a fault"),
@@ -269,7 +273,7 @@ impl Explorer {
         Ok(())
     }
 
-    fn add_node(&mut self) -> Result<(NodeId, String), ScenarioError> {
+    fn add_node(&mut self, shape: SimMember) -> Result<(NodeId, String), ScenarioError> {
         let ids = self.sim.node_ids();
         let next = ids.last().map_or(1, |last| last.0 + 1);
         if next > NODES_MAX {
@@ -278,12 +282,19 @@ impl Explorer {
                 max: NODES_MAX,
             });
         }
+        let node = NodeId(next);
+        check_member(node, &shape)?;
         let seed = ids.iter().copied().find(|id| self.sim.is_up(*id));
         let seeds: Vec<NodeId> = seed.into_iter().collect();
-        let node = NodeId(next);
-        self.sim.add_node(node, seeds);
-        let detail =
-            format!("{node} started: it announces itself by gossip; join it to give it partitions");
+        let zone = shape
+            .zone
+            .as_deref()
+            .map_or(String::new(), |zone| format!(" in zone {zone}"));
+        let detail = format!(
+            "{node} (weight {}{zone}) started: it announces itself by gossip; join it to give it partitions",
+            shape.weight
+        );
+        self.sim.add_member(node, seeds, shape);
         Ok((node, detail))
     }
 

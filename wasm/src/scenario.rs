@@ -4,7 +4,10 @@
 //! machine; the page keeps it in its URL, which is how a run is shared.
 //!
 //! Invariants:
-//! - `Setup::validate` accepts only setups the core accepts (`NodeConfig::validate`);
+//! - `Setup::validate` accepts only setups the core accepts (`NodeConfig::validate`,
+//!   and `Ring::new` for the members' weights and zones);
+//! - `weights` and `zones` are empty (every node weight 1, in no zone: setups from
+//!   before they existed replay unchanged) or hold one entry per node;
 //! - a scenario holds at most `ACTIONS_MAX` actions; consecutive steps merge (up to
 //!   `EVENTS_PER_ACTION_MAX` events) and so do consecutive advances, so a long play
 //!   session stays one action. The explorer records an advance that processed events
@@ -12,7 +15,8 @@
 //!   stop at different events (each stops at the first event due past its end).
 
 use dynamo_core::node::NodeConfig;
-use dynamo_core::ring::RingConfig;
+use dynamo_core::ring::{Ring, RingConfig, RingMember, WEIGHT_MAX, ZONE_BYTES_MAX};
+use dynamo_core::sim::SimMember;
 use dynamo_core::types::NodeId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -37,6 +41,10 @@ pub struct Setup {
     pub replication_factor: usize,
     pub read_quorum: usize,
     pub write_quorum: usize,
+    /// Each node's weight, node 1 first; empty: all weight 1.
+    pub weights: Vec<u32>,
+    /// Each node's zone, node 1 first (`None`: a zone of its own); empty: no zones.
+    pub zones: Vec<Option<String>>,
 }
 
 impl Default for Setup {
@@ -48,6 +56,8 @@ impl Default for Setup {
             replication_factor: 3,
             read_quorum: 2,
             write_quorum: 2,
+            weights: Vec::new(),
+            zones: Vec::new(),
         }
     }
 }
@@ -59,6 +69,20 @@ pub enum ScenarioError {
     Nodes { nodes: u32, max: u32 },
     #[error("partitions must be at most {max} to be drawn, got {partitions}")]
     Partitions { partitions: u32, max: u32 },
+    #[error("{list} lists {given} nodes, the cluster has {nodes}: give one per node or none")]
+    PerNode {
+        list: &'static str,
+        given: usize,
+        nodes: u32,
+    },
+    #[error("weight of {node} must be in 1..={max}, got {weight}")]
+    Weight { node: NodeId, weight: u32, max: u32 },
+    #[error("zone of {node} must be 1..={max} bytes, got {bytes}")]
+    Zone {
+        node: NodeId,
+        bytes: usize,
+        max: usize,
+    },
     #[error("bad setup: {reason}")]
     Config { reason: String },
     #[error("{node} is not a node of this cluster")]
@@ -86,11 +110,47 @@ impl Setup {
             return Err(ScenarioError::Partitions { partitions, max });
         }
         let config = self.node_config();
-        config
-            .validate(NodeId(1))
-            .map_err(|error| ScenarioError::Config {
-                reason: error.to_string(),
+        let reason = |error: &dyn std::fmt::Display| ScenarioError::Config {
+            reason: error.to_string(),
+        };
+        config.validate(NodeId(1)).map_err(|e| reason(&e))?;
+        let members = self.members()?;
+        for (node, member) in (1..).map(NodeId).zip(&members) {
+            check_member(node, member)?;
+        }
+        // The claim refuses weights that leave a node without a partition.
+        let ring_members = (1..)
+            .map(NodeId)
+            .zip(members)
+            .map(|(node, m)| RingMember {
+                node,
+                weight: m.weight,
+                zone: m.zone,
             })
+            .collect();
+        Ring::new(config.ring, ring_members).map_err(|e| reason(&e))?;
+        Ok(())
+    }
+
+    /// Each node's weight and zone, node 1 first.
+    pub fn members(&self) -> Result<Vec<SimMember>, ScenarioError> {
+        let nodes = self.nodes as usize;
+        let per_node = |list: &'static str, given: usize| {
+            if given == 0 || given == nodes {
+                Ok(())
+            } else {
+                let nodes = self.nodes;
+                Err(ScenarioError::PerNode { list, given, nodes })
+            }
+        };
+        per_node("weights", self.weights.len())?;
+        per_node("zones", self.zones.len())?;
+        Ok((0..nodes)
+            .map(|i| SimMember {
+                weight: self.weights.get(i).copied().unwrap_or(1),
+                zone: self.zones.get(i).cloned().flatten(),
+            })
+            .collect())
     }
 
     /// The template every simulated node starts from. Timers are the core's defaults
@@ -98,7 +158,13 @@ impl Setup {
     /// transfers and anti-entropy at work.
     pub fn node_config(&self) -> NodeConfig {
         let initial_members = (1..=self.nodes)
-            .map(|id| (NodeId(id), dynamo_core::node::member("", 1)))
+            .map(|id| {
+                let i = (id - 1) as usize;
+                let weight = self.weights.get(i).copied().unwrap_or(1);
+                let mut info = dynamo_core::node::member("", weight);
+                info.zone = self.zones.get(i).cloned().flatten();
+                (NodeId(id), info)
+            })
             .collect();
         NodeConfig {
             ring: RingConfig {
@@ -117,6 +183,27 @@ impl Setup {
             ..NodeConfig::default()
         }
     }
+}
+
+/// Refuse a weight or zone the core would refuse, with the limits. An empty zone name
+/// is refused too: no zone is `None`, and the page sends that for a blank.
+pub fn check_member(node: NodeId, member: &SimMember) -> Result<(), ScenarioError> {
+    if member.weight == 0 || member.weight > WEIGHT_MAX {
+        let (weight, max) = (member.weight, WEIGHT_MAX);
+        return Err(ScenarioError::Weight { node, weight, max });
+    }
+    match member.zone.as_deref().map(str::len) {
+        Some(bytes) if bytes == 0 || bytes > ZONE_BYTES_MAX => Err(ScenarioError::Zone {
+            node,
+            bytes,
+            max: ZONE_BYTES_MAX,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn weight_one() -> u32 {
+    1
 }
 
 /// One thing done to the cluster. Keys, values and contexts are text, so a scenario
@@ -154,9 +241,14 @@ pub enum Action {
     },
     /// Restore every link.
     Heal,
-    /// Start a new node (the next id) that announces itself through the first node up;
-    /// it serves only once an operator `join`s it.
-    AddNode,
+    /// Start a new node (the next id) of `weight` in `zone` that announces itself
+    /// through the first node up; it serves only once an operator `join`s it.
+    AddNode {
+        #[serde(default = "weight_one")]
+        weight: u32,
+        #[serde(default)]
+        zone: Option<String>,
+    },
     /// Operator: put `node` into the ring, through `via`.
     Join {
         via: u32,
@@ -270,6 +362,76 @@ mod tests {
             not_power_of_two.validate(),
             Err(ScenarioError::Config { .. })
         ));
+    }
+
+    fn shaped(weights: Vec<u32>, zones: &[Option<&str>]) -> Setup {
+        Setup {
+            nodes: 3,
+            weights,
+            zones: zones.iter().map(|z| z.map(str::to_string)).collect(),
+            ..Setup::default()
+        }
+    }
+
+    #[test]
+    fn setups_and_actions_from_before_weights_and_zones_still_parse() {
+        let old = r#"{"setup":{"seed":3,"nodes":4},"actions":[{"op":"add_node"}]}"#;
+        let scenario = Scenario::from_json(old).unwrap();
+        assert_eq!(scenario.setup.validate(), Ok(()));
+        let members = scenario.setup.members().unwrap();
+        assert_eq!(members, vec![SimMember::default(); 4]);
+        assert_eq!(
+            scenario.actions,
+            [Action::AddNode {
+                weight: 1,
+                zone: None
+            }]
+        );
+    }
+
+    #[test]
+    fn weights_and_zones_give_each_node_its_own() {
+        let setup = shaped(vec![1, 1, 2], &[Some("a"), None, Some("b")]);
+        assert_eq!(setup.validate(), Ok(()));
+        assert_eq!(
+            setup.members().unwrap(),
+            [
+                SimMember::new(1, Some("a")),
+                SimMember::new(1, None),
+                SimMember::new(2, Some("b"))
+            ]
+        );
+        let info = &setup.node_config().initial_members[&NodeId(3)];
+        assert_eq!((info.weight, info.zone.as_deref()), (2, Some("b")));
+    }
+
+    #[test]
+    fn weights_and_zones_the_core_would_refuse_are_refused_with_the_limits() {
+        let error = |setup: Setup| setup.validate().unwrap_err().to_string();
+        assert_eq!(
+            error(shaped(vec![1, 2], &[])),
+            "weights lists 2 nodes, the cluster has 3: give one per node or none"
+        );
+        assert_eq!(
+            error(shaped(vec![], &[Some("a")])),
+            "zones lists 1 nodes, the cluster has 3: give one per node or none"
+        );
+        assert_eq!(
+            error(shaped(vec![1, 0, 1], &[])),
+            format!("weight of n2 must be in 1..={WEIGHT_MAX}, got 0")
+        );
+        let long = "z".repeat(ZONE_BYTES_MAX + 1);
+        assert_eq!(
+            error(shaped(vec![], &[None, None, Some(&long)])),
+            format!("zone of n3 must be 1..={ZONE_BYTES_MAX} bytes, got 65")
+        );
+        assert!(error(shaped(vec![], &[Some(""), None, None])).starts_with("zone of n1"));
+        let crowded = Setup {
+            partitions: 8,
+            ..shaped(vec![WEIGHT_MAX, 1, 1], &[])
+        };
+        let refused = error(crowded);
+        assert!(refused.contains("would own no partition"), "{refused}");
     }
 
     #[test]

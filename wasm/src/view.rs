@@ -10,6 +10,8 @@
 //! - `segments.len() == partitions`, in partition order, tiling the ring
 //!   (`start_turns` of one is `end_turns` of the previous);
 //! - every node of the simulator appears once in `nodes`, in id order;
+//! - every zone of a node appears once in `zones`, in order of its first node, and
+//!   keeps its colour when nodes are added (a new zone comes last);
 //! - lists shown to the page are capped (`HISTORY_SHOWN_MAX`, `ACTIVITY_SHOWN_MAX`,
 //!   `IN_FLIGHT_SHOWN_MAX`).
 
@@ -27,6 +29,7 @@ use dynamo_core::store::{MemoryStore, Store};
 use dynamo_core::types::NodeId;
 use dynamo_core::version::Siblings;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Most history entries shown (newest).
 pub const HISTORY_SHOWN_MAX: usize = 40;
@@ -58,6 +61,18 @@ pub struct View {
     pub in_flight: Vec<Flight>,
     /// Links cut since the last heal, as (lower id, higher id).
     pub cut: Vec<(u32, u32)>,
+    /// The zones of the nodes, for the legend (empty: no node has a zone).
+    pub zones: Vec<ZoneView>,
+}
+
+/// A failure domain (Dynamo §4.3) and the nodes in it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ZoneView {
+    pub name: String,
+    pub colour: String,
+    pub nodes: Vec<u32>,
+    /// Partitions its nodes own in the drawn ring.
+    pub owned: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -77,6 +92,9 @@ pub struct Segment {
     pub end_turns: f64,
     pub owner: u32,
     pub colour: String,
+    /// The owner's zone and its colour.
+    pub zone: Option<String>,
+    pub zone_colour: Option<String>,
     pub homes: Vec<u32>,
     /// The home replicas changed in this epoch and a transfer is still running.
     pub moving: bool,
@@ -98,6 +116,10 @@ pub struct NodeView {
     pub id: u32,
     pub name: String,
     pub colour: String,
+    /// The weight and zone the node was started with (in the ring or not yet).
+    pub weight: u32,
+    pub zone: Option<String>,
+    pub zone_colour: Option<String>,
     pub up: bool,
     /// Membership status in the drawn view ("valid", "joining", "leaving", "left"),
     /// "unknown" when that view has not heard of the node yet.
@@ -150,6 +172,10 @@ pub struct PreferenceView {
     /// "home" or "fallback".
     pub role: String,
     pub up: bool,
+    pub zone: Option<String>,
+    pub zone_colour: Option<String>,
+    /// Its zone is already in the list: it comes after one node of every zone.
+    pub zone_repeat: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -238,6 +264,77 @@ pub fn colour(node: u32) -> String {
     }
 }
 
+/// Zone outlines: bright, so they read against any node colour.
+const ZONE_PALETTE: [&str; 8] = [
+    "#ffffff", "#ff5252", "#40c4ff", "#ffd740", "#b2ff59", "#e040fb", "#18ffff", "#ff9e80",
+];
+
+fn zone_colour(index: usize) -> String {
+    match ZONE_PALETTE.get(index) {
+        Some(colour) => colour.to_string(),
+        None => {
+            let hue = (index as f64 * 137.508 + 60.0) % 360.0;
+            format!("hsl({hue:.0}, 90%, 70%)")
+        }
+    }
+}
+
+/// Each node's zone, and each zone's colour by the order of its first node (so that
+/// adding a node never recolours a zone already drawn).
+struct Zones {
+    of_node: BTreeMap<NodeId, String>,
+    order: Vec<String>,
+}
+
+impl Zones {
+    fn of(sim: &Sim) -> Self {
+        let mut zones = Zones {
+            of_node: BTreeMap::new(),
+            order: Vec::new(),
+        };
+        for id in sim.node_ids() {
+            let Some(zone) = sim.member(id).and_then(|m| m.zone) else {
+                continue;
+            };
+            if !zones.order.contains(&zone) {
+                zones.order.push(zone.clone());
+            }
+            zones.of_node.insert(id, zone);
+        }
+        zones
+    }
+
+    fn zone(&self, node: NodeId) -> Option<String> {
+        self.of_node.get(&node).cloned()
+    }
+
+    fn colour(&self, node: NodeId) -> Option<String> {
+        let zone = self.of_node.get(&node)?;
+        let index = self.order.iter().position(|z| z == zone)?;
+        Some(zone_colour(index))
+    }
+
+    /// The legend: each zone, its nodes and what they own in `ring`.
+    fn views(&self, ring: Option<&Ring>) -> Vec<ZoneView> {
+        let owned = ring.map(Ring::owned_counts).unwrap_or_default();
+        let views = self.order.iter().enumerate().map(|(index, name)| {
+            let nodes: Vec<NodeId> = self
+                .of_node
+                .iter()
+                .filter(|(_, zone)| *zone == name)
+                .map(|(node, _)| *node)
+                .collect();
+            ZoneView {
+                name: name.clone(),
+                colour: zone_colour(index),
+                owned: nodes.iter().filter_map(|n| owned.get(n)).sum(),
+                nodes: nodes.into_iter().map(|n| n.0).collect(),
+            }
+        });
+        views.collect()
+    }
+}
+
 /// A ring position as a fraction of a turn.
 fn turns(position: u128) -> f64 {
     position as f64 / 2f64.powi(128)
@@ -259,19 +356,20 @@ pub fn build(explorer: &Explorer, key: Option<&str>) -> View {
     let viewer = viewer(sim);
     let ring = viewer.and_then(|node| node.membership().ring());
     let key = key.filter(|k| !k.is_empty());
+    let zones = Zones::of(sim);
     View {
         now_ms: sim.now_ms(),
         events: explorer.events(),
         setup: explorer.scenario().setup.clone(),
         viewer: viewer.map(|node| node.id().0),
-        ring: viewer.and_then(ring_view),
+        ring: viewer.and_then(|viewer| ring_view(viewer, &zones)),
         nodes: sim
             .node_ids()
             .into_iter()
-            .map(|id| node_view(sim, viewer, id))
+            .map(|id| node_view(sim, viewer, id, &zones))
             .collect(),
         moves: viewer.map(moves).unwrap_or_default(),
-        key: key.map(|key| key_view(sim, ring, key)),
+        key: key.map(|key| key_view(sim, ring, key, &zones)),
         history: history(explorer),
         activity: newest(explorer.activity().cloned().collect(), ACTIVITY_SHOWN_MAX),
         fresh: explorer.fresh().to_vec(),
@@ -282,6 +380,7 @@ pub fn build(explorer: &Explorer, key: Option<&str>) -> View {
             .cloned()
             .collect(),
         cut: explorer.cut().iter().map(|(a, b)| (a.0, b.0)).collect(),
+        zones: zones.views(ring),
     }
 }
 
@@ -291,7 +390,7 @@ fn newest<T>(mut items: Vec<T>, max: usize) -> Vec<T> {
     items
 }
 
-fn ring_view(viewer: &Node<MemoryStore>) -> Option<RingView> {
+fn ring_view(viewer: &Node<MemoryStore>, zones: &Zones) -> Option<RingView> {
     let membership = viewer.membership();
     let ring = membership.ring()?;
     let n = ring.config().replication_factor;
@@ -304,13 +403,15 @@ fn ring_view(viewer: &Node<MemoryStore>) -> Option<RingView> {
     let segments = (0..count)
         .map(|p| {
             let partition = dynamo_core::types::PartitionId(p);
-            let owner = ring.owner(partition).0;
+            let owner = ring.owner(partition);
             Segment {
                 partition: p,
                 start_turns: f64::from(p) / f64::from(count),
                 end_turns: f64::from(p + 1) / f64::from(count),
-                owner,
-                colour: colour(owner),
+                owner: owner.0,
+                colour: colour(owner.0),
+                zone: zones.zone(owner),
+                zone_colour: zones.colour(owner),
                 homes: ring
                     .home_replicas(partition, n)
                     .iter()
@@ -380,7 +481,7 @@ fn status_name(status: MemberStatus) -> &'static str {
     }
 }
 
-fn node_view(sim: &Sim, viewer: Option<&Node<MemoryStore>>, id: NodeId) -> NodeView {
+fn node_view(sim: &Sim, viewer: Option<&Node<MemoryStore>>, id: NodeId, zones: &Zones) -> NodeView {
     let membership = viewer.map(Node::membership);
     let status = membership
         .and_then(|m| m.member(id))
@@ -394,6 +495,9 @@ fn node_view(sim: &Sim, viewer: Option<&Node<MemoryStore>>, id: NodeId) -> NodeV
         id: id.0,
         name: id.to_string(),
         colour: colour(id.0),
+        weight: sim.member(id).map_or(1, |m| m.weight),
+        zone: zones.zone(id),
+        zone_colour: zones.colour(id),
         up: node.is_some(),
         status: status.to_string(),
         in_ring,
@@ -416,7 +520,7 @@ fn node_view(sim: &Sim, viewer: Option<&Node<MemoryStore>>, id: NodeId) -> NodeV
     }
 }
 
-fn key_view(sim: &Sim, ring: Option<&Ring>, key: &str) -> KeyView {
+fn key_view(sim: &Sim, ring: Option<&Ring>, key: &str, zones: &Zones) -> KeyView {
     let bytes = key.as_bytes();
     let position = key_position(bytes);
     let partitions = ring.map_or(1, Ring::partitions);
@@ -424,13 +528,22 @@ fn key_view(sim: &Sim, ring: Option<&Ring>, key: &str) -> KeyView {
     let n = ring.map_or(0, |r| r.config().replication_factor);
     let preference = ring.map_or(Vec::new(), |ring| {
         let list = ring.preference_list(partition);
+        let mut seen = Vec::new();
         list.nodes()
             .iter()
             .enumerate()
-            .map(|(index, node)| PreferenceView {
-                node: node.0,
-                role: if index < n { "home" } else { "fallback" }.to_string(),
-                up: sim.is_up(*node),
+            .map(|(index, node)| {
+                let zone = zones.zone(*node);
+                let zone_repeat = zone.as_ref().is_some_and(|z| seen.contains(z));
+                seen.extend(zone.clone());
+                PreferenceView {
+                    node: node.0,
+                    role: if index < n { "home" } else { "fallback" }.to_string(),
+                    up: sim.is_up(*node),
+                    zone,
+                    zone_colour: zones.colour(*node),
+                    zone_repeat,
+                }
             })
             .collect()
     });

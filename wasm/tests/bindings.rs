@@ -460,7 +460,12 @@ fn adding_a_node_moves_partitions_and_their_transfers_complete_4_9() {
     }
     advance(&mut explorer, 300);
     let before = look(&explorer, "").ring.unwrap();
-    explorer.apply(Action::AddNode).unwrap();
+    explorer
+        .apply(Action::AddNode {
+            weight: 1,
+            zone: None,
+        })
+        .unwrap();
     advance(&mut explorer, 600);
     let join = explorer
         .apply(Action::Join { via: 1, node: 6 })
@@ -570,6 +575,119 @@ fn the_js_surface_speaks_json() {
     let balance: Value =
         serde_json::from_str(&compare_strategies(r#"{"weights":[1,1,1,1]}"#).unwrap()).unwrap();
     assert!(balance["partition_ring"]["efficiency"].as_f64().unwrap() > 0.9);
+}
+
+fn five_in_three_zones() -> Setup {
+    let zones = ["a", "a", "b", "b", "c"];
+    Setup {
+        weights: vec![1, 1, 2, 2, 2],
+        zones: zones.iter().map(|z| Some(z.to_string())).collect(),
+        ..Setup::default()
+    }
+}
+
+#[test]
+fn the_view_carries_weights_zones_and_shares_4_2() {
+    let explorer = Explorer::new(five_in_three_zones()).unwrap();
+    let view = look(&explorer, "cart");
+    let ring = view.ring.unwrap();
+    let owned: Vec<(u32, u32, u32)> = ring
+        .members
+        .iter()
+        .map(|m| (m.node, m.weight, m.owned))
+        .collect();
+    // 32 partitions over weights 1+1+2+2+2: shares 4, 4, 8, 8, 8.
+    assert_eq!(
+        owned,
+        [(1, 1, 4), (2, 1, 4), (3, 2, 8), (4, 2, 8), (5, 2, 8)]
+    );
+    let node = |id: usize| &view.nodes[id - 1];
+    assert_eq!((node(3).weight, node(3).zone.as_deref()), (2, Some("b")));
+    assert_eq!(
+        node(3).zone_colour,
+        node(4).zone_colour,
+        "one colour per zone"
+    );
+    assert_ne!(node(1).zone_colour, node(5).zone_colour);
+    let zones: Vec<(&str, Vec<u32>, u32)> = view
+        .zones
+        .iter()
+        .map(|z| (z.name.as_str(), z.nodes.clone(), z.owned))
+        .collect();
+    assert_eq!(
+        zones,
+        [
+            ("a", vec![1, 2], 8),
+            ("b", vec![3, 4], 16),
+            ("c", vec![5], 8)
+        ]
+    );
+    for segment in &ring.segments {
+        assert_eq!(segment.zone, node(segment.owner as usize).zone);
+    }
+}
+
+#[test]
+fn a_preference_list_takes_one_node_per_zone_first_4_3() {
+    let explorer = Explorer::new(five_in_three_zones()).unwrap();
+    for key in ["cart", "basket", "k1", "k2", "k3", "k4"] {
+        let list = look(&explorer, key).key.unwrap().preference;
+        let homes: BTreeSet<Option<String>> = list[..3].iter().map(|p| p.zone.clone()).collect();
+        assert_eq!(homes.len(), 3, "{key}: homes in zones a, b and c");
+        let repeats: Vec<bool> = list.iter().map(|p| p.zone_repeat).collect();
+        assert_eq!(repeats, [false, false, false, true, true], "{key}");
+    }
+}
+
+#[test]
+fn an_added_node_brings_its_weight_and_zone_into_the_ring_4_9() {
+    let mut explorer = Explorer::new(five_in_three_zones()).unwrap();
+    let refused = Action::AddNode {
+        weight: 0,
+        zone: None,
+    };
+    let error = explorer.apply(refused).unwrap_err().to_string();
+    assert_eq!(error, "weight of n6 must be in 1..=1000, got 0");
+    assert!(explorer.scenario().actions.is_empty());
+    let before = look(&explorer, "").zones;
+    let colours: Vec<String> = before.iter().map(|z| z.colour.clone()).collect();
+    let add = Action::AddNode {
+        weight: 2,
+        zone: Some("d".into()),
+    };
+    explorer.apply(add).unwrap();
+    let view = look(&explorer, "");
+    let new = view.nodes.last().unwrap();
+    assert_eq!((new.id, new.weight, new.zone.as_deref()), (6, 2, Some("d")));
+    assert!(!new.in_ring);
+    advance(&mut explorer, 600);
+    explorer.apply(Action::Join { via: 1, node: 6 }).unwrap();
+    advance(&mut explorer, 100);
+    let view = look(&explorer, "");
+    let ring = view.ring.unwrap();
+    let owned = |node: u32| ring.members.iter().find(|m| m.node == node).unwrap().owned;
+    // 32 partitions over weights 1+1+2+2+2+2: a weight-2 share is 6.4, a weight-1 3.2.
+    assert!((6..=7).contains(&owned(6)), "{:?}", ring.members);
+    assert!(owned(6) > owned(1) && owned(6) > owned(2));
+    let names: Vec<&str> = view.zones.iter().map(|z| z.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c", "d"]);
+    let kept: Vec<String> = view.zones[..3].iter().map(|z| z.colour.clone()).collect();
+    assert_eq!(kept, colours, "a new zone does not recolour the others");
+    let replayed = Explorer::replay(explorer.scenario()).unwrap();
+    let json = |e: &Explorer| serde_json::to_string(&view::build(e, Some("cart"))).unwrap();
+    assert_eq!(json(&replayed), json(&explorer));
+}
+
+#[test]
+fn the_js_surface_takes_weights_and_zones() {
+    let setup = r#"{"nodes": 3, "weights": [1, 1, 2], "zones": ["a", null, "b"]}"#;
+    let visualiser = Visualiser::new(setup).unwrap();
+    let view: Value = serde_json::from_str(&visualiser.view("")).unwrap();
+    assert_eq!(view["nodes"][2]["weight"], 2);
+    assert_eq!(view["nodes"][1]["zone"], Value::Null);
+    assert_eq!(view["zones"].as_array().unwrap().len(), 2);
+    let error = Visualiser::new(r#"{"nodes": 3, "weights": [1, 2]}"#).unwrap_err();
+    assert!(error.starts_with("weights lists 2 nodes"), "{error}");
 }
 
 #[test]
