@@ -627,6 +627,98 @@ fn shared_link_replays(driver: &Driver) {
     assert_eq!(after[2], before[2], "same owners");
 }
 
+/// Partitions the ring draws for `node` (arcs whose owner it is).
+fn arcs_of(driver: &Driver, node: u32) -> f64 {
+    count(
+        driver,
+        &format!("#segments path.segment[data-owner=\"{node}\"]"),
+    )
+}
+
+fn strings(driver: &Driver, expression: &str) -> Vec<String> {
+    serde_json::from_value(driver.eval(&format!("return {expression};"))).expect("strings")
+}
+
+/// The zones legend, as the page lists it.
+fn legend(driver: &Driver) -> Vec<String> {
+    strings(
+        driver,
+        "[...document.querySelectorAll('#zones-legend li')].map(l => l.textContent)",
+    )
+}
+
+fn weights_and_zones_are_drawn(driver: &Driver) {
+    driver.type_into("#nodes", "5");
+    driver.type_into("#node-weights", "1,1,2,2,2");
+    driver.type_into("#zones", "a,a,b,b,c");
+    driver.click("#reset");
+    let error = driver.eval("return document.getElementById('error').textContent;");
+    assert_eq!(error, "", "the setup is accepted");
+    assert_eq!(driver.number(&format!("{VIEW}.setup.partitions")), 32.0);
+    // 32 partitions over weights 1+1+2+2+2: the weight-2 nodes own twice as many.
+    let arcs: Vec<f64> = (1..=5).map(|node| arcs_of(driver, node)).collect();
+    assert_eq!(arcs, [4.0, 4.0, 8.0, 8.0, 8.0]);
+    let owned = strings(
+        driver,
+        "[...document.querySelectorAll('#nodes-table td[data-owned]')].map(c => c.textContent)",
+    );
+    assert_eq!(
+        owned,
+        ["4 (w1 a)", "4 (w1 a)", "8 (w2 b)", "8 (w2 b)", "8 (w2 c)"]
+    );
+    assert_eq!(
+        legend(driver),
+        [
+            "zone a: n1 n2 · owns 8",
+            "zone b: n3 n4 · owns 16",
+            "zone c: n5 · owns 8"
+        ]
+    );
+    assert_eq!(count(driver, "#segments .zone-band"), 32.0);
+    assert_eq!(count(driver, "#node-badges .badge .zone-ring"), 5.0);
+    assert_eq!(count(driver, "#node-badges .badge[data-weight=\"2\"]"), 3.0);
+    driver.type_into("#key", "cart");
+    let zones = strings(
+        driver,
+        "[...document.querySelectorAll('#preference .chip')].map(c => c.dataset.zone)",
+    );
+    let homes: std::collections::BTreeSet<&String> = zones[..3].iter().collect();
+    assert_eq!(homes.len(), 3, "one home per zone: {zones:?}");
+    assert_eq!(
+        count(driver, "#preference .chip.zone-repeat"),
+        2.0,
+        "the second node of a zone comes after every zone: {zones:?}"
+    );
+}
+
+fn a_heavier_node_joins_in_a_new_zone(driver: &Driver) {
+    driver.type_into("#add-weight", "2");
+    driver.type_into("#add-zone", "d");
+    driver.click("#add-node");
+    driver.click("#advance-long"); // it announces itself by gossip
+    driver.click("#join-node");
+    for _ in 0..5 {
+        driver.click("#advance-long");
+    }
+    let joined = arcs_of(driver, 6);
+    assert!(
+        (6.0..=7.0).contains(&joined) && joined > arcs_of(driver, 1),
+        "a weight-2 node owns a weight-2 share of 32: {joined}"
+    );
+    assert_eq!(legend(driver).len(), 4);
+    assert!(legend(driver)[3].starts_with("zone d: n6 · owns "));
+    driver.screenshot("10-weights-zones");
+    let url = driver.eval("return location.href;");
+    driver.navigate("about:blank");
+    load(driver, url.as_str().unwrap());
+    let fields = strings(
+        driver,
+        "[document.getElementById('node-weights').value, document.getElementById('zones').value]",
+    );
+    assert_eq!(fields, ["1,1,2,2,2", "a,a,b,b,c"], "the link carries them");
+    assert_eq!(arcs_of(driver, 6), joined, "and replays the join");
+}
+
 #[test]
 fn the_page_draws_the_ring_and_runs_the_protocol() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -649,6 +741,8 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
     adding_a_node_moves_partitions(&driver);
     strategies_compare(&driver);
     shared_link_replays(&driver);
+    weights_and_zones_are_drawn(&driver);
+    a_heavier_node_joins_in_a_new_zone(&driver);
     drop(driver);
     if std::env::var_os("DOCS_SCREENSHOTS").is_some() {
         let docs = workspace.join("docs/screenshots");
@@ -662,7 +756,7 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
 }
 
 /// The views the README shows.
-const DOCS_SCREENSHOTS: [&str; 8] = [
+const DOCS_SCREENSHOTS: [&str; 9] = [
     "01-ring",
     "02-put-in-flight",
     "03-put-get",
@@ -671,4 +765,5 @@ const DOCS_SCREENSHOTS: [&str; 8] = [
     "06-handoff",
     "07-join-moving",
     "09-balance",
+    "10-weights-zones",
 ];

@@ -65,11 +65,23 @@ function act(action) {
   }
 }
 
+// A comma-separated field: one entry per node, or none when blank.
+function perNode(id) {
+  const text = $(id).value.trim();
+  return text ? text.split(',').map((entry) => entry.trim()) : [];
+}
+
 function setupFromForm() {
   const number = (id) => Number($(id).value);
+  const weights = perNode('node-weights').map((text) => {
+    // Only the parse is here: the limits are Rust's (Setup::validate).
+    if (!/^\d+$/.test(text)) throw new Error(`weights: "${text}" is not a whole number`);
+    return Number(text);
+  });
   return {
     seed: number('seed'), nodes: number('nodes'), partitions: number('partitions'),
     replication_factor: number('n'), read_quorum: number('r'), write_quorum: number('w'),
+    weights, zones: perNode('zones').map((zone) => zone || null),
   };
 }
 
@@ -80,6 +92,8 @@ function start(visualiser) {
   const setup = view.setup;
   $('seed').value = setup.seed; $('nodes').value = setup.nodes; $('partitions').value = setup.partitions;
   $('n').value = setup.replication_factor; $('r').value = setup.read_quorum; $('w').value = setup.write_quorum;
+  $('node-weights').value = setup.weights.join(',');
+  $('zones').value = setup.zones.map((zone) => zone ?? '').join(',');
 }
 
 function reset(event) {
@@ -118,7 +132,7 @@ function wireControls() {
   $('cut').onclick = () => act({ op: 'partition', a: selected('target'), b: selected('peer') });
   $('heal').onclick = () => act({ op: 'heal' });
   $('add-node').onclick = () => {
-    act({ op: 'add_node' });
+    act({ op: 'add_node', weight: Number($('add-weight').value), zone: $('add-zone').value.trim() || null });
     $('target').value = String(view.nodes[view.nodes.length - 1].id);
   };
   $('join-node').onclick = () => act({ op: 'join', via: firstUp(), node: selected('target') });
@@ -160,6 +174,7 @@ function render() {
   }
   $('context').textContent = contexts.get($('key').value) ?? 'none';
   drawRing();
+  drawZones();
   fillSelects();
   drawNodes();
   drawKey();
@@ -200,7 +215,14 @@ function drawRing() {
       'data-partition': segment.partition, 'data-owner': segment.owner,
     }, segments);
     svg('title', {}, path).textContent =
-      `p${segment.partition} · owner n${segment.owner} · homes ${segment.homes.map((h) => 'n' + h).join(', ')}`;
+      `p${segment.partition} · owner n${segment.owner}${segment.zone ? ' (zone ' + segment.zone + ')' : ''} · homes ${segment.homes.map((h) => 'n' + h).join(', ')}`;
+    // An inner band in the owner's zone colour: which failure domain owns each arc.
+    if (segment.zone_colour) {
+      svg('path', {
+        d: arcPath(segment.start_turns, segment.end_turns, R_IN - 11, R_IN - 3),
+        fill: segment.zone_colour, class: 'zone-band', 'data-zone': segment.zone,
+      }, segments);
+    }
   }
   const positions = nodePositions();
   drawKeyMarker();
@@ -237,21 +259,46 @@ function drawBadges(positions) {
     const [x, y] = positions.get(node.id);
     const classes = ['badge', node.up ? 'up' : 'down'];
     if (String(node.id) === $('target').value) classes.push('selected');
-    const badge = svg('g', { class: classes.join(' '), transform: `translate(${x},${y})`, 'data-node': node.id }, group);
-    if (!node.in_ring) svg('circle', { r: R_BADGE + 5, class: 'ring-out' }, badge);
-    svg('circle', { r: R_BADGE, fill: node.colour, class: 'body' }, badge);
+    const badge = svg('g', {
+      class: classes.join(' '), transform: `translate(${x},${y})`, 'data-node': node.id,
+      'data-weight': node.weight, 'data-zone': node.zone ?? '',
+    }, group);
+    const r = badgeRadius(node.weight);
+    if (!node.in_ring) svg('circle', { r: r + 8, class: 'ring-out' }, badge);
+    if (node.zone_colour) svg('circle', { r: r + 4, class: 'zone-ring', stroke: node.zone_colour }, badge);
+    svg('circle', { r, fill: node.colour, class: 'body' }, badge);
     svg('text', { y: 5 }, badge).textContent = node.up ? node.name : '✕';
-    svg('title', {}, badge).textContent = `${node.name} · ${node.up ? 'up' : 'down'} · ${node.status}`;
+    const meta = [node.weight !== 1 || view.nodes.some((n) => n.weight !== 1) ? `w${node.weight}` : null, node.zone].filter((x) => x);
+    if (meta.length) svg('text', { y: -r - 9, class: 'badge-meta' }, badge).textContent = meta.join(' · ');
+    svg('title', {}, badge).textContent =
+      `${node.name} · ${node.up ? 'up' : 'down'} · ${node.status} · weight ${node.weight}${node.zone ? ' · zone ' + node.zone : ''}`;
     if (node.hint_count > 0) {
-      const hints = svg('g', { class: 'hints', transform: `translate(${R_BADGE - 2},${-R_BADGE + 2})` }, badge);
+      const hints = svg('g', { class: 'hints', transform: `translate(${r - 2},${-r + 2})` }, badge);
       svg('circle', { r: 9 }, hints);
       svg('text', { y: 4 }, hints).textContent = node.hint_count;
     }
     if (rank.has(node.id)) {
       const [position, role] = rank.get(node.id);
-      svg('text', { y: R_BADGE + 14, class: `rank ${role}` }, badge).textContent = `${position} ${role}`;
+      svg('text', { y: r + 14, class: `rank ${role}` }, badge).textContent = `${position} ${role}`;
     }
     badge.addEventListener('click', () => { $('target').value = String(node.id); render(); });
+  }
+}
+
+// A heavier node is a bigger badge (area grows with weight, up to a cap).
+function badgeRadius(weight) {
+  return R_BADGE * Math.min(1.5, Math.sqrt(weight));
+}
+
+// The zones legend: each zone's outline colour, its nodes and the partitions they own.
+function drawZones() {
+  const legend = $('zones-legend');
+  legend.replaceChildren();
+  legend.hidden = view.zones.length === 0;
+  for (const zone of view.zones) {
+    const item = html('li', { 'data-zone': zone.name, 'data-owned': zone.owned, style: `--c:${zone.colour}` }, undefined, legend);
+    html('span', { class: 'swatch' }, undefined, item);
+    item.append(`zone ${zone.name}: ${zone.nodes.map((n) => 'n' + n).join(' ')} · owns ${zone.owned}`);
   }
 }
 
@@ -377,7 +424,7 @@ function drawNodes() {
   const table = $('nodes-table');
   table.replaceChildren();
   const head = html('tr', {}, undefined, table);
-  for (const title of ['node', 'state', 'epoch', 'owns', 'keys', 'hints', 'suspects', 'gets/puts', 'repairs']) html('th', {}, title, head);
+  for (const title of ['node', 'state', 'epoch', 'owns (weight zone)', 'keys', 'hints', 'suspects', 'gets/puts', 'repairs']) html('th', {}, title, head);
   const members = new Map((view.ring ? view.ring.members : []).map((m) => [m.node, m]));
   for (const node of view.nodes) {
     const row = html('tr', { 'data-node': node.id, 'data-hints': node.hint_count, 'data-up': node.up }, undefined, table);
@@ -387,7 +434,7 @@ function drawNodes() {
     const member = members.get(node.id);
     html('td', { class: node.up ? 'ok' : 'failed' }, `${node.up ? 'up' : 'down'} · ${node.status}`, row);
     html('td', {}, node.epoch, row);
-    html('td', {}, member ? `${member.owned} (w${member.weight}${member.zone ? ' ' + member.zone : ''})` : '-', row);
+    html('td', { 'data-owned': member ? member.owned : 0 }, `${member ? member.owned : '-'} (w${node.weight}${node.zone ? ' ' + node.zone : ''})`, row);
     html('td', {}, node.keys, row);
     html('td', {}, node.hint_count ? `${node.hint_count}: ${node.hints.map((h) => `${h.key}→n${h.target}`).join(' ')}` : '0', row);
     html('td', {}, node.suspected.map((s) => 'n' + s).join(' ') || '-', row);
@@ -405,7 +452,11 @@ function drawKey() {
   html('p', {}, `md5 ${key.position_hex} → ${(key.position_turns * 360).toFixed(1)}° → partition p${key.partition}`, box);
   const list = html('p', { id: 'preference' }, 'preference list: ', box);
   for (const entry of key.preference) {
-    html('span', { class: `chip ${entry.role}${entry.up ? '' : ' down'}`, 'data-role': entry.role }, `n${entry.node}`, list);
+    const classes = `chip ${entry.role}${entry.up ? '' : ' down'}${entry.zone_repeat ? ' zone-repeat' : ''}`;
+    const chip = html('span', { class: classes, 'data-role': entry.role, 'data-zone': entry.zone ?? '' },
+      `n${entry.node}${entry.zone ? ' · ' + entry.zone : ''}`, list);
+    if (entry.zone_colour) chip.style.borderBottom = `3px solid ${entry.zone_colour}`;
+    if (entry.zone_repeat) chip.title = `zone ${entry.zone} again: after one node of every zone (Dynamo §4.3)`;
   }
   const table = html('table', { id: 'replicas' }, undefined, box);
   const head = html('tr', {}, undefined, table);
