@@ -47,7 +47,10 @@ cleanup() {
   stop_servers
   rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+# A signal ends the script (the EXIT trap then cleans up); trapping INT and TERM with
+# cleanup alone would run it and carry on with the next step.
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
