@@ -288,6 +288,7 @@ memory_per_key() {
 # Gather every CSV and JSON of $WORK into results.json and README.md.
 report() {
   SETTINGS="DURATION=$DURATION REQUESTS=$REQUESTS KEYS=$KEYS VALUE=$VALUE CONCURRENCY=$CONCURRENCY MEM_KEYS=$MEM_KEYS" \
+    LOAD="load average (1, 5, 15 min) before the run: $LOAD_START; after: $(cut -d' ' -f1-3 /proc/loadavg)" \
     SHORT="$([ "$DURATION" -lt 10 ] || [ "$REQUESTS" -lt 100000 ] || [ "$MEM_KEYS" -lt 1000000 ] && echo 1)" \
     MACHINE="$(nproc) cores, $(free -m | awk '/^Mem:/ {print $2}') MiB RAM, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
     python3 - "$WORK" "$OUT" <<'PY'
@@ -363,7 +364,7 @@ if lat(loaded, "p999_us"):
            f"{lat(loaded, 'p999_us')} µs", "< 2000 µs", lat(loaded, "p999_us") < 2000)
 
 results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "machine": os.environ["MACHINE"], "settings": os.environ["SETTINGS"],
+           "machine": os.environ["MACHINE"], "settings": os.environ["SETTINGS"], "load": os.environ["LOAD"],
            "short_run": bool(os.environ.get("SHORT")), "targets": targets,
            "redis_benchmark": rb, "dynamo_bench": db, "memory": memory}
 json.dump(results, open(f"{out}/results.json", "w"), indent=1)
@@ -375,7 +376,7 @@ lines = ["# Benchmarks: dynamo next to Redis and etcd", "",
          "with apt-get if missing; about 15 minutes at the defaults, `MEM_KEYS=0` skips the "
          "memory step).", "",
          f"Last run: {results['date']}; machine: {results['machine']}; {results['settings']}. "
-         f"Servers and load generators share the machine's cores.{short}", "",
+         f"Servers and load generators share the machine's cores; {results['load']}.{short}", "",
          "Stores (one at a time): `redis` one redis-server without persistence; `etcd` three "
          "etcd 3.4 members, fsync on (its default); `dynamo-1` one node N=1 R=1 W=1, durable; "
          "`dynamo-3d` three nodes N=3 R=2 W=2, durable (group commit, fsync); `dynamo-3b` the "
@@ -439,6 +440,8 @@ install_packages
 step "build (release)"
 cargo build --release -q -p dynamo-server --bin dynamo
 mkdir -p "$OUT"
+# Other work on the machine skews every figure: the report shows the load around the run.
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 run_all
 if [ "$MEM_KEYS" -gt 0 ]; then memory_per_key; fi
 step "results -> $OUT"
