@@ -19,7 +19,8 @@
 # Usage: scripts/bench.sh   Environment: DURATION (s per `dynamo bench` run, 10),
 # REQUESTS (per redis-benchmark test, 100000), KEYS (100000), VALUE (bytes, 100),
 # CONCURRENCY (50), MEM_KEYS (keys of the memory step, 1000000; 0 skips it),
-# BASE_PORT (26300; uses BASE_PORT..BASE_PORT+99).
+# BASE_PORT (26300; uses BASE_PORT..BASE_PORT+99), OUT (where the results go,
+# docs/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +33,7 @@ MEM_KEYS=${MEM_KEYS:-1000000}
 BASE_PORT=${BASE_PORT:-26300}
 # Every external run is cut off after this, so a stuck server cannot hang the script.
 RUN_LIMIT=$((DURATION * 3 + 180))
-OUT=docs/bench
+OUT=${OUT:-docs/bench}
 WORK=$(mktemp -d)
 PIDS=()
 
@@ -292,7 +293,7 @@ report() {
     SHORT="$([ "$DURATION" -lt 10 ] || [ "$REQUESTS" -lt 100000 ] || [ "$MEM_KEYS" -lt 1000000 ] && echo 1)" \
     MACHINE="$(nproc) cores, $(free -m | awk '/^Mem:/ {print $2}') MiB RAM, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
     python3 - "$WORK" "$OUT" <<'PY'
-import csv, glob, json, os, sys, datetime
+import csv, glob, json, os, re, sys, datetime
 work, out = sys.argv[1], sys.argv[2]
 TARGETS = ("dynamo-http", "resp", "etcd")
 rb = []
@@ -367,13 +368,15 @@ results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timesp
            "machine": os.environ["MACHINE"], "settings": os.environ["SETTINGS"], "load": os.environ["LOAD"],
            "short_run": bool(os.environ.get("SHORT")), "targets": targets,
            "redis_benchmark": rb, "dynamo_bench": db, "memory": memory}
-json.dump(results, open(f"{out}/results.json", "w"), indent=1)
+# One line per (percentile, µs) point, not three.
+text = re.sub(r"\[\s+([-\d.e]+),\s+([-\d.e]+)\s+\]", r"[\1, \2]", json.dumps(results, indent=1))
+open(f"{out}/results.json", "w").write(text + "\n")
 
 short = (" **A short run** (fewer seconds, requests or keys than the defaults): a check of "
          "the script, not figures to quote.") if results["short_run"] else ""
 lines = ["# Benchmarks: dynamo next to Redis and etcd", "",
          "Reproduce: `scripts/bench.sh` (installs redis-server, etcd-server and python3-matplotlib "
-         "with apt-get if missing; about 15 minutes at the defaults, `MEM_KEYS=0` skips the "
+         "with apt-get if missing; about 10 minutes at the defaults, `MEM_KEYS=0` skips the "
          "memory step).", "",
          f"Last run: {results['date']}; machine: {results['machine']}; {results['settings']}. "
          f"Servers and load generators share the machine's cores; {results['load']}.{short}", "",
@@ -422,7 +425,8 @@ lines += ["", "## Memory per key", "",
           "`--durability buffered` (the same data in memory and on disk as durable, fsynced "
           "later), through blind puts; redis-server without persistence, then one `SAVE` for its "
           "RDB size. RSS is VmRSS (redis: `used_memory_rss`) after the load less before it; disk "
-          "is the data directory's size (redis: the RDB file).", "",
+          "is the data directory's size (redis: the RDB file, which LZF-compresses values, and "
+          "the generator's values, 100 times `x`, compress to almost nothing).", "",
           "| store | keys | value B | RSS before MiB | RSS after MiB | RSS B/key | disk B/key | redis used_memory B/key |",
           "|---|---|---|---|---|---|---|---|"]
 for m in memory:
