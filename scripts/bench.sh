@@ -223,8 +223,8 @@ run_all() {
     for w in w c; do
       dynamo_bench "$name" resp "$w" "${resp[@]}"
       dynamo_bench "$name" dynamo-http "$w" "${http[@]}"
-      # Blind puts through the partition-aware client are the write path etcd's Put is
-      # compared with (one write each, no read first).
+      # Puts through the partition-aware client (one write each, no read first: the
+      # generator puts with the contexts it was handed) are what etcd's Put is compared with.
       if [ "$w$name" = wdynamo-3d ]; then latency_at_load "$name" dynamo-http "${http[@]}"; fi
     done
     stop_servers
@@ -264,7 +264,7 @@ memory_per_key() {
   pid=${PIDS[-1]}
   sleep 1
   rss0=$(rss_bytes "$pid")
-  # Blind puts through the partition-aware client: one write per key, no read first.
+  # Puts through the partition-aware client: one write per key, no read first.
   load_once dynamo-http "127.0.0.1:$((p + 25))" dynamo
   sleep 3
   rss1=$(rss_bytes "$pid")
@@ -341,7 +341,7 @@ targets = []
 def target(what, measured, goal, met):
     targets.append({"target": what, "measured": measured, "goal": goal, "met": met})
 etcd_w = run("etcd", "etcd", "w")
-for tgt, how in (("dynamo-http", "blind puts, partition-aware client"), ("resp", "RESP SET, read-modify-write")):
+for tgt, how in (("dynamo-http", "partition-aware client, one write per put"), ("resp", "RESP SET, read-modify-write")):
     d = run("dynamo-3d", tgt, "w")
     if d and etcd_w:
         x = d["throughput"] / etcd_w["throughput"]
@@ -384,7 +384,8 @@ lines = ["# Benchmarks: dynamo next to Redis and etcd", "",
          "etcd 3.4 members, fsync on (its default); `dynamo-1` one node N=1 R=1 W=1, durable; "
          "`dynamo-3d` three nodes N=3 R=2 W=2, durable (group commit, fsync); `dynamo-3b` the "
          "same with `--durability buffered`. Dynamo's RESP `SET` reads the key's context first "
-         "(read-modify-write); `dynamo-http` puts are blind (one write), like etcd's `Put`. "
+         "(read-modify-write); `dynamo-http` puts carry the context the generator was last "
+         "handed for the key (one write, no read first), like etcd's `Put`. "
          "etcd reads are linearizable `Range` calls (its default). Every `dynamo bench` target "
          "uses one connection per worker, spread over the store's nodes.", "",
          "## Issue 9 targets, from this run", "",
@@ -423,7 +424,7 @@ lines += ["", "## Memory per key", "",
           "Each store loaded once with `keys` distinct keys of `value` bytes (`key:` + 12 digits, "
           "so 116 bytes of key and value), by `dynamo bench --preload`: dynamo one node N=1, "
           "`--durability buffered` (the same data in memory and on disk as durable, fsynced "
-          "later), through blind puts; redis-server without persistence, then one `SAVE` for its "
+          "later), through `dynamo-http` puts; redis-server without persistence, then one `SAVE` for its "
           "RDB size. RSS is VmRSS (redis: `used_memory_rss`) after the load less before it; disk "
           "is the data directory's size (redis: the RDB file, which LZF-compresses values, and "
           "the generator's values, 100 times `x`, compress to almost nothing).", "",
