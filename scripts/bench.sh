@@ -341,7 +341,7 @@ targets = []
 def target(what, measured, goal, met):
     targets.append({"target": what, "measured": measured, "goal": goal, "met": met})
 etcd_w = run("etcd", "etcd", "w")
-for tgt, how in (("dynamo-http", "partition-aware client, one write per put"), ("resp", "RESP SET, read-modify-write")):
+for tgt, how in (("dynamo-http", "partition-aware client, one write per put"), ("resp", "RESP SET, read-modify-write in one request")):
     d = run("dynamo-3d", tgt, "w")
     if d and etcd_w:
         x = d["throughput"] / etcd_w["throughput"]
@@ -383,9 +383,10 @@ lines = ["# Benchmarks: dynamo next to Redis and etcd", "",
          "Stores (one at a time): `redis` one redis-server without persistence; `etcd` three "
          "etcd 3.4 members, fsync on (its default); `dynamo-1` one node N=1 R=1 W=1, durable; "
          "`dynamo-3d` three nodes N=3 R=2 W=2, durable (group commit, fsync); `dynamo-3b` the "
-         "same with `--durability buffered`. Dynamo's RESP `SET` reads the key's context first "
-         "(read-modify-write); `dynamo-http` puts carry the context the generator was last "
-         "handed for the key (one write, no read first), like etcd's `Put`. "
+         "same with `--durability buffered`. Dynamo's RESP `SET` supersedes what a read quorum "
+         "sees (read-modify-write, in one request: the coordinator reads, then writes); "
+         "`dynamo-http` puts carry the context the generator was last handed for the key (one "
+         "write, no read first), like etcd's `Put`. "
          "etcd reads are linearizable `Range` calls (its default). Every `dynamo bench` target "
          "uses one connection per worker, spread over the store's nodes.", "",
          "## Issue 9 targets, from this run", "",
