@@ -11,7 +11,8 @@
 //! leave siblings, and the next update of the key resolves them. (Blind puts would
 //! pile up a sibling per update of a hot key until the store refuses the key.) `resp` sends plain `GET`
 //! and `SET` on one persistent connection per worker, so the same generator can face
-//! dynamo's RESP port and Redis alike.
+//! dynamo's RESP port and Redis alike; `etcd` sends etcd v3 `Put` and linearizable
+//! `Range` calls over gRPC, one connection per worker too ([`etcd`] says why and how).
 //!
 //! Closed loop by default: each of `--concurrency` workers sends its next request when
 //! the previous one is answered. With `--rate` the run is open loop: operation `i` is
@@ -21,6 +22,11 @@
 //!
 //! Every run is bounded: by `--duration` and/or `--ops`, each request by `--timeout`,
 //! the preload by `--preload-timeout`.
+//!
+//! The report carries, besides percentiles, each latency distribution as
+//! (percentile, µs) points, so plots of the CDF need no access to the histograms.
+
+pub mod etcd;
 
 use crate::client::{Client, ClientError};
 use crate::resp::{parse_value, Value};
@@ -49,6 +55,8 @@ pub enum BenchError {
     Reply(String),
     #[error("request timed out")]
     Timeout,
+    #[error("etcd: {0}")]
+    Etcd(String),
 }
 
 /// The mix of operations.
@@ -92,6 +100,8 @@ pub enum Target {
     DynamoHttp,
     /// Plain RESP GET/SET (dynamo's client port, or Redis).
     Resp,
+    /// etcd v3 over gRPC: Put, and Range (linearizable).
+    Etcd,
 }
 
 /// `dynamo bench` options.
@@ -100,8 +110,8 @@ pub struct BenchArgs {
     /// Protocol and client to drive.
     #[arg(long, value_enum, default_value = "dynamo-http")]
     pub target: Target,
-    /// Server address, repeated: HTTP seeds for dynamo-http; RESP addresses for resp
-    /// (workers are spread over them).
+    /// Server address, repeated: HTTP seeds for dynamo-http; RESP addresses for resp,
+    /// etcd client addresses (`host:port`) for etcd (workers are spread over them).
     #[arg(long = "addr", default_value = "127.0.0.1:7201")]
     pub addrs: Vec<String>,
     #[arg(long, value_enum, default_value = "a")]
@@ -117,7 +127,7 @@ pub struct BenchArgs {
     /// Bytes per written value.
     #[arg(long, default_value_t = 100)]
     pub value_size: usize,
-    /// Concurrent workers (one connection each for resp).
+    /// Concurrent workers (one connection each for resp and etcd).
     #[arg(long, default_value_t = 50)]
     pub concurrency: usize,
     /// Seconds to run (default 10 when --ops is not given).
@@ -401,6 +411,7 @@ impl Contexts {
 enum Connection {
     Http(Arc<Client>, Arc<Contexts>),
     Resp(RespConnection),
+    Etcd(etcd::EtcdKv),
 }
 
 impl Connection {
@@ -416,6 +427,8 @@ impl Connection {
                 Value::Bulk(_) => Ok(()),
                 other => Err(BenchError::Reply(format!("GET: {other:?}"))),
             },
+            // Like a RESP nil, an absent key is an answer, not a failure.
+            Connection::Etcd(kv) => kv.get(key.as_bytes()).await.map(drop),
         }
     }
 
@@ -434,11 +447,13 @@ impl Connection {
                     other => Err(BenchError::Reply(format!("SET: {other:?}"))),
                 }
             }
+            Connection::Etcd(kv) => kv.put(key.as_bytes(), value).await,
         }
     }
 }
 
-/// One connection per worker (the HTTP client is shared: it pools its own).
+/// One connection per worker (the HTTP client is shared: it pools its own); RESP and
+/// etcd connections open on first use.
 async fn connect(args: &BenchArgs) -> Result<Vec<Connection>, BenchError> {
     match args.target {
         Target::DynamoHttp => {
@@ -454,6 +469,13 @@ async fn connect(args: &BenchArgs) -> Result<Vec<Connection>, BenchError> {
                 Connection::Resp(RespConnection::new(address))
             })
             .collect()),
+        Target::Etcd => (0..args.concurrency)
+            .map(|worker| {
+                let address = &args.addrs[worker % args.addrs.len()];
+                let timeout = Duration::from_secs_f64(args.timeout);
+                etcd::EtcdKv::new(address, timeout).map(Connection::Etcd)
+            })
+            .collect(),
     }
 }
 
@@ -569,6 +591,10 @@ pub struct Latency {
     pub p99_us: u64,
     pub p999_us: u64,
     pub max_us: u64,
+    /// The distribution as (percentile, µs) points, both rising, the last at 100%
+    /// (the max); each point is the share of operations that took at most that long.
+    #[serde(default)]
+    pub cdf: Vec<(f64, u64)>,
 }
 
 impl Latency {
@@ -580,8 +606,28 @@ impl Latency {
             p99_us: histogram.value_at_quantile(0.99),
             p999_us: histogram.value_at_quantile(0.999),
             max_us: histogram.max(),
+            cdf: cdf(histogram),
         })
     }
+}
+
+/// HdrHistogram's quantile iteration: CDF_TICKS points each time the distance to 100%
+/// halves, so the tail, where stores differ, is sampled as densely as the body (about
+/// 16 points per nine, a hundred or so in all).
+fn cdf(histogram: &Histogram<u64>) -> Vec<(f64, u64)> {
+    const CDF_TICKS: u32 = 5;
+    let mut points: Vec<(f64, u64)> = Vec::new();
+    for step in histogram.iter_quantiles(CDF_TICKS) {
+        // Rounded: the iteration sums binary fractions (30.000000000000004).
+        let percentile = (step.quantile_iterated_to() * 1e8).round() / 1e6;
+        let point = (percentile, step.value_iterated_to());
+        // Steps within one histogram bucket repeat its value: keep the last one.
+        match points.last_mut() {
+            Some(last) if last.1 == point.1 => *last = point,
+            _ => points.push(point),
+        }
+    }
+    points
 }
 
 /// The preload phase's outcome.
@@ -924,12 +970,39 @@ mod tests {
     }
 
     #[test]
+    fn cdf_rises_to_the_max() {
+        let mut rng = Rng::new(seed());
+        let mut recorded = histogram();
+        for _ in 0..100_000 {
+            // Latencies spread over three orders of magnitude, like a real run's.
+            let micros = 10 + (rng.next_f64().powi(8) * 100_000.0) as u64;
+            recorded.record(micros).unwrap();
+        }
+        let latency = Latency::of(&recorded).unwrap();
+        let points = &latency.cdf;
+        assert!((10..200).contains(&points.len()), "{} points", points.len());
+        for pair in points.windows(2) {
+            assert!(pair[0].0 < pair[1].0 && pair[0].1 < pair[1].1, "{pair:?}");
+        }
+        let last = points.last().unwrap();
+        assert_eq!((last.0, last.1), (100.0, recorded.max()));
+        // A point agrees with the percentile the histogram reports for it.
+        let (percentile, micros) = points[points.len() / 2];
+        let at = recorded.value_at_quantile(percentile / 100.0);
+        assert!(
+            recorded.equivalent(at, micros),
+            "{percentile}%: {at} vs {micros}"
+        );
+    }
+
+    #[test]
     fn options_are_checked() {
         let parse = |words: &[&str]| BenchArgs::from_words(words.iter().copied()).unwrap();
         assert!(parse(&[]).check().is_ok());
         assert!(parse(&["--keys", "0"]).check().is_err());
         assert!(parse(&["--zipf-theta", "1"]).check().is_err());
         assert!(parse(&["--rate", "0"]).check().is_err());
+        assert_eq!(parse(&["--target", "etcd"]).target, Target::Etcd);
         assert!(parse(&["--duration=-1"]).check().is_err());
         assert_eq!(
             parse(&["--ops", "5"]).run_for(),

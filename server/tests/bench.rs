@@ -1,13 +1,18 @@
-//! `dynamo bench` against a real 3-node cluster, through both targets: it completes
-//! operations without failures, its percentiles are ordered, and its JSON parses.
+//! `dynamo bench` against a real 3-node cluster, through both of dynamo's targets,
+//! and against one real etcd member: it completes operations without failures, its
+//! percentiles and latency distributions are ordered, and its JSON parses.
 
 mod support;
 
+use dynamo_server::bench::etcd::EtcdKv;
 use dynamo_server::bench::{self, BenchArgs, Latency, Report};
-use std::process::Command;
-use support::Cluster;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::{block_on, eventually, Cluster};
 
 const BASE: u16 = 25000;
+/// etcd's client port is ETCD_BASE + 1, its peer port ETCD_BASE + 2.
+const ETCD_BASE: u16 = 25500;
 
 fn check_latency(name: &str, latency: &Latency) {
     assert!(latency.count > 0, "{name}: no samples");
@@ -16,6 +21,19 @@ fn check_latency(name: &str, latency: &Latency) {
             && latency.p99_us <= latency.p999_us
             && latency.p999_us <= latency.max_us,
         "{name}: percentiles out of order: {latency:?}"
+    );
+    let cdf = &latency.cdf;
+    assert!(cdf.len() > 1, "{name}: no distribution");
+    for pair in cdf.windows(2) {
+        assert!(
+            pair[0].0 < pair[1].0 && pair[0].1 < pair[1].1,
+            "{name}: {pair:?}"
+        );
+    }
+    assert_eq!(
+        cdf.last(),
+        Some(&(100.0, latency.max_us)),
+        "{name}: cdf end"
     );
 }
 
@@ -91,4 +109,109 @@ fn bench_runs_against_a_cluster_in_both_modes() {
     let report: Report = serde_json::from_slice(&output.stdout).expect("the JSON report parses");
     check(&report);
     assert_eq!((report.target.as_str(), report.seed), ("resp", seed));
+}
+
+/// One etcd member on 127.0.0.1, its data in a temporary directory, killed when
+/// dropped (even when the test fails); its log in `$TMPDIR/dynamo-test-etcd.log`.
+struct Etcd {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    fn start() -> Etcd {
+        let installed = Command::new("etcd")
+            .arg("--version")
+            .output()
+            .is_ok_and(|output| output.status.success());
+        assert!(
+            installed,
+            "no `etcd` binary on PATH: install Debian's etcd-server (scripts/test.sh does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let client = format!("http://127.0.0.1:{}", ETCD_BASE + 1);
+        let peer = format!("http://127.0.0.1:{}", ETCD_BASE + 2);
+        let log = std::fs::File::create(std::env::temp_dir().join("dynamo-test-etcd.log"))
+            .expect("a log file");
+        let child = Command::new("etcd")
+            .args(["--name", "bench-test", "--data-dir"])
+            .arg(dir.path())
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", &format!("bench-test={peer}")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("etcd starts");
+        let etcd = Etcd {
+            child,
+            address: format!("127.0.0.1:{}", ETCD_BASE + 1),
+            _dir: dir,
+        };
+        eventually("etcd accepts a put", || {
+            block_on(etcd.put(b"bench-ready", b"1")).is_ok()
+        });
+        etcd
+    }
+
+    async fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        let mut kv =
+            EtcdKv::new(&self.address, Duration::from_secs(1)).map_err(|e| e.to_string())?;
+        let put = tokio::time::timeout(Duration::from_secs(2), kv.put(key, value));
+        put.await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn bench_runs_against_etcd() {
+    let etcd = Etcd::start();
+
+    // The hand-declared gRPC messages round-trip through a real etcd.
+    block_on(async {
+        let mut kv = EtcdKv::new(&etcd.address, Duration::from_secs(1)).unwrap();
+        kv.put(b"cart", b"book").await.expect("a put");
+        assert_eq!(
+            kv.get(b"cart").await.expect("a get"),
+            Some(b"book".to_vec())
+        );
+        assert_eq!(kv.get(b"absent").await.expect("a get"), None);
+    });
+
+    let seed = 20_240_602;
+    println!("seed {seed}");
+    let output = Command::new(env!("CARGO_BIN_EXE_dynamo"))
+        .args(["bench", "--target", "etcd", "--addr", &etcd.address])
+        .args(["--workload", "a", "--keys", "200", "--concurrency", "8"])
+        .args(["--duration", "1", "--preload", "--quiet", "--json"])
+        .args(["--seed", &seed.to_string()])
+        .output()
+        .expect("run dynamo bench");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Report = serde_json::from_slice(&output.stdout).expect("the JSON report parses");
+    check(&report);
+    assert_eq!((report.target.as_str(), report.seed), ("etcd", seed));
 }
