@@ -436,7 +436,8 @@ for m in memory:
     lines.append(f"| {m['store']} | {m['keys']} | {m['value_size']} | {m['rss_before'] / 2**20:.1f} "
                  f"| {m['rss_after'] / 2**20:.1f} | {m['rss_per_key']:.0f} | {m['disk_per_key']:.0f} | {used} |")
 lines += ["", "Figures in `results.json` (every `dynamo bench` report in full, with each latency "
-          "distribution as (percentile, µs) points); plots by `scripts/plot_bench.py`.", ""]
+          "distribution as (percentile, µs) points); plots by `scripts/plot_bench.py`. "
+          "What limits each figure, from profiles, and what was fixed: [ANALYSIS.md](ANALYSIS.md).", ""]
 open(f"{out}/README.md", "w").write("\n".join(lines))
 print("\n".join(lines))
 PY
