@@ -49,6 +49,20 @@ fn check(report: &Report) {
     check_latency("update", report.update_latency.as_ref().expect("updates"));
 }
 
+/// Run the `dynamo` binary with `args` (ending in `--json`); its parsed report.
+fn bench_json<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Report {
+    let output = Command::new(env!("CARGO_BIN_EXE_dynamo"))
+        .args(args)
+        .output()
+        .expect("run dynamo bench");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the JSON report parses")
+}
+
 fn words(cluster: &Cluster, target: &str, seed: u64) -> Vec<String> {
     let addr = |id| match target {
         "resp" => cluster.client(id),
@@ -95,18 +109,10 @@ fn bench_runs_against_a_cluster_in_both_modes() {
     assert_eq!(report.target, "dynamo-http");
 
     // Through the binary, over RESP, with the JSON report on stdout.
-    let output = Command::new(env!("CARGO_BIN_EXE_dynamo"))
-        .arg("bench")
-        .args(words(&cluster, "resp", seed))
-        .arg("--json")
-        .output()
-        .expect("run dynamo bench");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Report = serde_json::from_slice(&output.stdout).expect("the JSON report parses");
+    let mut args = vec!["bench".to_string()];
+    args.extend(words(&cluster, "resp", seed));
+    args.push("--json".to_string());
+    let report = bench_json(&args);
     check(&report);
     assert_eq!((report.target.as_str(), report.seed), ("resp", seed));
 }
@@ -199,19 +205,27 @@ fn bench_runs_against_etcd() {
 
     let seed = 20_240_602;
     println!("seed {seed}");
-    let output = Command::new(env!("CARGO_BIN_EXE_dynamo"))
-        .args(["bench", "--target", "etcd", "--addr", &etcd.address])
-        .args(["--workload", "a", "--keys", "200", "--concurrency", "8"])
-        .args(["--duration", "1", "--preload", "--quiet", "--json"])
-        .args(["--seed", &seed.to_string()])
-        .output()
-        .expect("run dynamo bench");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Report = serde_json::from_slice(&output.stdout).expect("the JSON report parses");
+    let seed_text = seed.to_string();
+    let report = bench_json(&[
+        "bench",
+        "--target",
+        "etcd",
+        "--addr",
+        &etcd.address,
+        "--workload",
+        "a",
+        "--keys",
+        "200",
+        "--concurrency",
+        "8",
+        "--duration",
+        "1",
+        "--preload",
+        "--quiet",
+        "--json",
+        "--seed",
+        &seed_text,
+    ]);
     check(&report);
     assert_eq!((report.target.as_str(), report.seed), ("etcd", seed));
 }
