@@ -1,35 +1,14 @@
 //! Protocol tests on a simulated cluster of real nodes (Dynamo §4.4-§4.9).
 #![cfg(feature = "sim")]
 
+mod common;
+
+use common::{config, n, quiet};
+
 use dynamo_core::clock::VersionVector;
 use dynamo_core::message::{Failure, Reply};
-use dynamo_core::node::NodeConfig;
-use dynamo_core::ring::RingConfig;
 use dynamo_core::sim::{check, Faults, Sim};
 use dynamo_core::store::Store;
-use dynamo_core::types::NodeId;
-
-/// Small, fast settings: 16 partitions, N=3, R=W=2, short timers.
-pub fn config() -> NodeConfig {
-    NodeConfig {
-        ring: RingConfig {
-            partitions: 16,
-            replication_factor: 3,
-        },
-        read_quorum: 2,
-        write_quorum: 2,
-        request_timeout_ms: 100,
-        gossip_interval_ms: 200,
-        anti_entropy_interval_ms: 150,
-        handoff_interval_ms: 100,
-        transfer_interval_ms: 50,
-        ..NodeConfig::default()
-    }
-}
-
-fn n(id: u32) -> NodeId {
-    NodeId(id)
-}
 
 fn got(sim: &Sim, index: usize) -> Vec<Vec<u8>> {
     match sim.reply(index) {
@@ -44,11 +23,6 @@ fn context_of(sim: &Sim, index: usize) -> VersionVector {
         Some(Reply::Put { context, .. }) => context.clone(),
         other => panic!("expected a reply with a context, got {other:?}"),
     }
-}
-
-fn quiet(sim: &mut Sim) {
-    sim.run_until_quiet(100_000)
-        .expect("the cluster goes quiet");
 }
 
 #[test]

@@ -2,38 +2,16 @@
 //! zones (§4.3, replicas across failure domains), bootstrapped and joined.
 #![cfg(feature = "sim")]
 
+mod common;
+
+use common::{config, n, quiet};
+
 use dynamo_core::clock::VersionVector;
 use dynamo_core::message::Reply;
-use dynamo_core::node::NodeConfig;
-use dynamo_core::ring::{Ring, RingConfig};
+use dynamo_core::ring::Ring;
 use dynamo_core::sim::{check, Sim, SimMember};
 use dynamo_core::types::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// 16 partitions, N=3, R=W=2, short timers.
-fn config() -> NodeConfig {
-    NodeConfig {
-        ring: RingConfig {
-            partitions: 16,
-            replication_factor: 3,
-        },
-        request_timeout_ms: 100,
-        gossip_interval_ms: 200,
-        anti_entropy_interval_ms: 150,
-        handoff_interval_ms: 100,
-        transfer_interval_ms: 50,
-        ..NodeConfig::default()
-    }
-}
-
-fn n(id: u32) -> NodeId {
-    NodeId(id)
-}
-
-fn quiet(sim: &mut Sim) {
-    sim.run_until_quiet(100_000)
-        .expect("the cluster goes quiet");
-}
 
 /// The ring as every running node sees it (they must agree).
 fn ring(sim: &Sim) -> Ring {

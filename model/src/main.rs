@@ -52,15 +52,8 @@ const TESTED_PRESETS: [&str; 6] = [
     "siblings-faults",
 ];
 
-const PRESETS: [&str; 7] = [
-    "strict",
-    "siblings",
-    "sloppy",
-    "crash",
-    "faults-small",
-    "siblings-faults",
-    "target",
-];
+/// Presets too big for `cargo test` (`presets` lists them after the tested ones).
+const UNTESTED_PRESETS: [&str; 1] = ["target"];
 
 /// Parsed command line.
 struct Args {
@@ -202,7 +195,7 @@ fn run_command(args: Args) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         "presets" => {
-            for name in PRESETS {
+            for name in TESTED_PRESETS.iter().chain(&UNTESTED_PRESETS) {
                 let config = preset(name).expect("listed presets exist");
                 println!("{name}:\n{}\n", describe(&config));
             }

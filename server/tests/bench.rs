@@ -63,29 +63,30 @@ fn bench_json<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Report {
     serde_json::from_slice(&output.stdout).expect("the JSON report parses")
 }
 
+/// Every test run: workload A over 200 keys, 8 workers, 1 s, preloaded, quiet.
+const RUN: [&str; 10] = [
+    "--workload",
+    "a",
+    "--keys",
+    "200",
+    "--concurrency",
+    "8",
+    "--duration",
+    "1",
+    "--preload",
+    "--quiet",
+];
+
 fn words(cluster: &Cluster, target: &str, seed: u64) -> Vec<String> {
     let addr = |id| match target {
         "resp" => cluster.client(id),
         _ => cluster.http(id),
     };
-    let mut words: Vec<String> = [
-        "--target",
-        target,
-        "--workload",
-        "a",
-        "--distribution",
-        "zipfian",
-        "--keys",
-        "200",
-        "--concurrency",
-        "8",
-        "--duration",
-        "1",
-        "--preload",
-        "--quiet",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut words: Vec<String> = ["--target", target, "--distribution", "zipfian"]
+        .iter()
+        .chain(&RUN)
+        .map(|word| word.to_string())
+        .collect();
     for id in 1..=3 {
         words.extend(["--addr".to_string(), addr(id)]);
     }
@@ -206,26 +207,10 @@ fn bench_runs_against_etcd() {
     let seed = 20_240_602;
     println!("seed {seed}");
     let seed_text = seed.to_string();
-    let report = bench_json(&[
-        "bench",
-        "--target",
-        "etcd",
-        "--addr",
-        &etcd.address,
-        "--workload",
-        "a",
-        "--keys",
-        "200",
-        "--concurrency",
-        "8",
-        "--duration",
-        "1",
-        "--preload",
-        "--quiet",
-        "--json",
-        "--seed",
-        &seed_text,
-    ]);
+    let mut args = vec!["bench", "--target", "etcd", "--addr", &etcd.address];
+    args.extend(RUN);
+    args.extend(["--json", "--seed", &seed_text]);
+    let report = bench_json(&args);
     check(&report);
     assert_eq!((report.target.as_str(), report.seed), ("etcd", seed));
 }

@@ -327,14 +327,7 @@ fn gossip_and_its_timers_are_drawn_4_8() {
 #[test]
 fn concurrent_puts_show_siblings_and_a_merged_put_resolves_them_4_4() {
     let mut explorer = Explorer::new(Setup::default()).unwrap();
-    let homes: Vec<u32> = look(&explorer, "cart")
-        .key
-        .unwrap()
-        .preference
-        .iter()
-        .take(3)
-        .map(|p| p.node)
-        .collect();
+    let homes = homes(&explorer, "cart");
     explorer.apply(put(homes[0], "cart", "left", None)).unwrap();
     explorer
         .apply(put(homes[1], "cart", "right", None))
@@ -713,14 +706,7 @@ fn an_acknowledged_put_lists_the_replicas_holding_it() {
 #[test]
 fn anti_entropy_repairs_a_replica_that_missed_writes_and_is_logged_4_7() {
     let mut explorer = Explorer::new(Setup::default()).unwrap();
-    let homes: Vec<u32> = look(&explorer, "k")
-        .key
-        .unwrap()
-        .preference
-        .iter()
-        .take(3)
-        .map(|p| p.node)
-        .collect();
+    let homes = homes(&explorer, "k");
     explorer.apply(Action::Isolate { node: homes[2] }).unwrap();
     explorer.apply(put(homes[0], "k", "v", None)).unwrap();
     advance(&mut explorer, 300);
