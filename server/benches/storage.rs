@@ -1,14 +1,15 @@
-//! redb (through `RedbStore`) against fjall 2 on the server's storage workload
-//! (issue 4: "measure both on this workload and record the choice").
+//! The server's store (`LsmStore`, on fjall 2) against redb 2 on the server's storage
+//! workload (issue 4: "measure both on this workload and record the choice").
 //!
 //! Workload: `WRITES` puts of a 1 KiB single-sibling value, keys spread pseudo-randomly
 //! over 64 partitions, a sync after every 64 puts (the driver's group commit); then
 //! every partition scanned in pages of 128, each value decoded and checked as the
 //! store does. Both engines get the same keys, bytes, batches and syncs:
-//! - durable: redb `Durability::Immediate` commits; fjall batches persisted with
-//!   `PersistMode::SyncData` (both end in `fdatasync`).
-//! - buffered: redb `Durability::None` commits with a durable one every
-//!   `BUFFERED_COMMITS_MAX`; fjall batches left in OS buffers, `SyncData` as often.
+//! - durable: `LsmStore` batches persisted with `PersistMode::SyncData`; redb
+//!   `Durability::Immediate` commits (both end in `fdatasync`).
+//! - buffered: `LsmStore` batches handed to the OS (fsynced by fjall's background
+//!   thread every second); redb `Durability::None` commits with a durable one every
+//!   `BUFFERED_COMMITS_MAX` (redb reuses pages only after a durable commit).
 //!
 //! Run: `cargo bench -p dynamo-server --bench storage`. Environment:
 //! `DYNAMO_BENCH_WRITES` (default 16384), `DYNAMO_BENCH_DIR` (default: the system
@@ -18,7 +19,7 @@ use dynamo_core::clock::VersionVector;
 use dynamo_core::store::Store;
 use dynamo_core::types::{ActorId, NodeId, PartitionId};
 use dynamo_core::version::{Content, Siblings};
-use dynamo_server::storage::{Durability, RedbStore, BUFFERED_COMMITS_MAX, VALUE_FORMAT_VERSION};
+use dynamo_server::storage::{Durability, LsmStore, VALUE_FORMAT_VERSION};
 use std::hint::black_box;
 use std::ops::Bound;
 use std::path::Path;
@@ -29,6 +30,8 @@ const VALUE_BYTES: usize = 1024;
 const WRITES_PER_SYNC: usize = 64;
 const WRITES_DEFAULT: usize = 16_384;
 const SCAN_PAGE: usize = 128;
+/// Buffered redb commits in a row at most (what the redb store did).
+const BUFFERED_COMMITS_MAX: u32 = 64;
 
 /// One engine as the benchmark drives it.
 trait Engine {
@@ -39,13 +42,13 @@ trait Engine {
     fn disk_bytes(&self) -> u64;
 }
 
-impl Engine for RedbStore {
+impl Engine for LsmStore {
     fn put(&mut self, partition: PartitionId, key: &[u8], value: &Siblings) {
-        Store::put(self, partition, key, value).expect("redb put");
+        Store::put(self, partition, key, value).expect("store put");
     }
 
     fn sync(&mut self) {
-        Store::sync(self).expect("redb sync");
+        Store::sync(self).expect("store sync");
     }
 
     fn scan_partition(&self, partition: PartitionId) -> usize {
@@ -54,7 +57,7 @@ impl Engine for RedbStore {
         loop {
             let page = self
                 .scan(partition, start_after.as_deref(), SCAN_PAGE)
-                .expect("redb scan");
+                .expect("store scan");
             count += page.len();
             match page.into_iter().last() {
                 Some((key, value)) => {
@@ -67,52 +70,48 @@ impl Engine for RedbStore {
     }
 
     fn disk_bytes(&self) -> u64 {
-        self.size_bytes().expect("redb size")
+        self.size_bytes()
     }
 }
 
-/// fjall with the store's value encoding, one fjall partition per dynamo partition.
-struct Fjall {
-    keyspace: fjall::Keyspace,
-    partitions: Vec<fjall::PartitionHandle>,
-    batch: Option<fjall::Batch>,
+/// redb, the B-tree engine the server used before fjall, with the store's value
+/// encoding: one table per partition, one write transaction per sync.
+struct Redb {
+    database: redb::Database,
+    batch: Option<redb::WriteTransaction>,
     durability: Durability,
+    path: std::path::PathBuf,
     buffered_commits: u32,
 }
 
-impl Fjall {
-    fn open(directory: &Path, durability: Durability) -> Self {
-        let keyspace = fjall::Config::new(directory)
-            .open()
-            .expect("open fjall keyspace");
-        let options = fjall::PartitionCreateOptions::default;
-        let partitions = (0..PARTITIONS)
-            .map(|id| {
-                let name = format!("p{id:05}");
-                keyspace
-                    .open_partition(&name, options())
-                    .expect("open fjall partition")
-            })
-            .collect();
+type Bytes = &'static [u8];
+
+fn table(partition: PartitionId) -> String {
+    format!("p{:05}", partition.0)
+}
+
+impl Redb {
+    fn open(path: &Path, durability: Durability) -> Self {
         Self {
-            keyspace,
-            partitions,
+            database: redb::Database::create(path).expect("open redb"),
             batch: None,
             durability,
+            path: path.to_path_buf(),
             buffered_commits: 0,
         }
     }
 
-    /// The durable commit every sync (durable) or every `BUFFERED_COMMITS_MAX` syncs.
-    fn persist_mode(&mut self) -> Option<fjall::PersistMode> {
+    /// Durable every sync, or (buffered) every `BUFFERED_COMMITS_MAX`th: redb reuses
+    /// pages only after a durable commit, so its file grows without one.
+    fn commit_durability(&mut self) -> redb::Durability {
         self.buffered_commits += 1;
         let durable =
             self.durability == Durability::Durable || self.buffered_commits >= BUFFERED_COMMITS_MAX;
         if !durable {
-            return None;
+            return redb::Durability::None;
         }
         self.buffered_commits = 0;
-        Some(fjall::PersistMode::SyncData)
+        redb::Durability::Immediate
     }
 }
 
@@ -129,39 +128,54 @@ fn decode(bytes: &[u8]) -> Siblings {
     siblings
 }
 
-impl Engine for Fjall {
+impl Engine for Redb {
     fn put(&mut self, partition: PartitionId, key: &[u8], value: &Siblings) {
-        let handle = &self.partitions[partition.0 as usize];
-        let batch = self.batch.get_or_insert_with(|| self.keyspace.batch());
-        batch.insert(handle, key, encode(value));
+        let database = &self.database;
+        let batch = self
+            .batch
+            .get_or_insert_with(|| database.begin_write().expect("redb write"));
+        let name = table(partition);
+        let definition: redb::TableDefinition<Bytes, Bytes> = redb::TableDefinition::new(&name);
+        let mut table = batch.open_table(definition).expect("redb table");
+        table
+            .insert(key, encode(value).as_slice())
+            .expect("redb put");
     }
 
     fn sync(&mut self) {
-        let Some(batch) = self.batch.take() else {
+        let Some(mut batch) = self.batch.take() else {
             return;
         };
-        let mode = self.persist_mode();
-        batch.durability(mode).commit().expect("fjall commit");
+        batch.set_durability(self.commit_durability());
+        batch.commit().expect("redb commit");
     }
 
     fn scan_partition(&self, partition: PartitionId) -> usize {
-        let handle = &self.partitions[partition.0 as usize];
+        let read = self.database.begin_read().expect("redb read");
+        let name = table(partition);
+        let definition: redb::TableDefinition<Bytes, Bytes> = redb::TableDefinition::new(&name);
+        let Ok(table) = read.open_table(definition) else {
+            return 0;
+        };
         let mut count = 0;
-        let mut lower: Bound<Vec<u8>> = Bound::Unbounded;
+        let mut lower: Bound<&[u8]> = Bound::Unbounded;
+        let mut last: Vec<u8>;
         loop {
-            let page: Vec<_> = handle
-                .range((lower.clone(), Bound::Unbounded))
+            let page: Vec<_> = table
+                .range::<&[u8]>((lower, Bound::Unbounded))
+                .expect("redb range")
                 .take(SCAN_PAGE)
                 .map(|entry| {
-                    let (key, value) = entry.expect("fjall scan");
-                    (key.to_vec(), decode(&value))
+                    let (key, value) = entry.expect("redb scan");
+                    (key.value().to_vec(), decode(value.value()))
                 })
                 .collect();
             count += page.len();
             match page.into_iter().last() {
                 Some((key, value)) => {
                     black_box(value);
-                    lower = Bound::Excluded(key);
+                    last = key;
+                    lower = Bound::Excluded(last.as_slice());
                 }
                 None => return count,
             }
@@ -169,7 +183,7 @@ impl Engine for Fjall {
     }
 
     fn disk_bytes(&self) -> u64 {
-        self.keyspace.disk_space()
+        std::fs::metadata(&self.path).map_or(0, |meta| meta.len())
     }
 }
 
@@ -264,10 +278,11 @@ fn main() {
     );
     for durability in [Durability::Durable, Durability::Buffered] {
         let directory = tempfile::tempdir_in(&base).expect("bench directory");
-        let path = directory.path().join("store.redb");
-        let mut redb = RedbStore::open(&path, durability).expect("open redb store");
+        let path = directory.path().join("store");
+        let mut store = LsmStore::open(&path, durability).expect("open store");
+        report("fjall", durability, writes, &run(&mut store, writes));
+        drop(store);
+        let mut redb = Redb::open(&directory.path().join("store.redb"), durability);
         report("redb", durability, writes, &run(&mut redb, writes));
-        let mut fjall = Fjall::open(&directory.path().join("fjall"), durability);
-        report("fjall", durability, writes, &run(&mut fjall, writes));
     }
 }

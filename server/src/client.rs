@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 
 /// How often the view is refreshed even when no response says it is stale.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// How soon a partial view (the cluster was still forming) is fetched again: until
+/// then requests for homes of unknown address go to the seeds, one hop further.
+pub const PARTIAL_REFRESH_EVERY: Duration = Duration::from_millis(200);
 /// Per-request deadline (the cluster answers or fails well within it).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -65,6 +68,9 @@ struct View {
     ring: Option<Ring>,
     replication_factor: usize,
     http: BTreeMap<NodeId, String>,
+    /// The node answering did not know the ring or some member's HTTP address yet
+    /// (members learn each other's addresses by gossip after a start).
+    partial: bool,
     fetched: Instant,
 }
 
@@ -152,9 +158,13 @@ impl Client {
     /// Where to send a request for `key`: its homes in preference order, then the
     /// rest; and how many of those lead are homes.
     async fn targets(&self, key: &str) -> (Vec<String>, usize) {
-        let old = self
-            .current()
-            .is_none_or(|view| view.fetched.elapsed() > REFRESH_EVERY);
+        let old = self.current().is_none_or(|view| {
+            let every = match view.partial {
+                false => REFRESH_EVERY,
+                true => PARTIAL_REFRESH_EVERY,
+            };
+            view.fetched.elapsed() > every
+        });
         if self.stale.load(Ordering::Relaxed) || old {
             if let Err(error) = self.refresh().await {
                 tracing::debug!(%error, "ring refresh failed; routing with the old view");
@@ -373,6 +383,7 @@ fn parse_view(cluster: &Value) -> Result<View, ClientError> {
         ring.check_invariants().map_err(|e| bad(&e))?;
     }
     let mut http = BTreeMap::new();
+    let mut partial = ring.is_none();
     for member in cluster["members"]
         .as_array()
         .ok_or_else(|| bad("no members"))?
@@ -381,9 +392,13 @@ fn parse_view(cluster: &Value) -> Result<View, ClientError> {
             .as_u64()
             .ok_or_else(|| bad("member without id"))?;
         let status = member["status"].as_str().unwrap_or_default();
-        if let (Some(address), false) = (member["http"].as_str(), status == "left") {
-            let id = u32::try_from(id).map_err(|_| bad("member id too large"))?;
-            http.insert(NodeId(id), address.to_string());
+        match (member["http"].as_str(), status == "left") {
+            (Some(address), false) => {
+                let id = u32::try_from(id).map_err(|_| bad("member id too large"))?;
+                http.insert(NodeId(id), address.to_string());
+            }
+            (None, false) => partial = true,
+            (_, true) => {}
         }
     }
     Ok(View {
@@ -391,6 +406,7 @@ fn parse_view(cluster: &Value) -> Result<View, ClientError> {
         ring,
         replication_factor: cluster["replication_factor"].as_u64().unwrap_or(3) as usize,
         http,
+        partial,
         fetched: Instant::now(),
     })
 }
@@ -406,4 +422,52 @@ pub fn encode_key(key: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cluster(http2: Option<&str>, ring: Value) -> Value {
+        json!({
+            "epoch": 1,
+            "ring": ring,
+            "replication_factor": 2,
+            "members": [
+                {"id": 1, "status": "valid", "http": "127.0.0.1:1"},
+                {"id": 2, "status": "valid", "http": http2},
+                {"id": 3, "status": "left", "http": null},
+            ],
+        })
+    }
+
+    /// A node answers before gossip told it every address: the client must not keep
+    /// that view for `REFRESH_EVERY` (it sent every request to the seeds meanwhile).
+    #[test]
+    fn a_view_missing_a_members_address_or_the_ring_is_partial() {
+        let view = parse_view(&cluster(None, Value::Null)).unwrap();
+        assert!(view.partial);
+        let view = parse_view(&cluster(Some("127.0.0.1:2"), Value::Null)).unwrap();
+        assert!(view.partial, "no ring");
+        assert_eq!(view.http.len(), 2, "a left member is not a target");
+    }
+
+    #[test]
+    fn a_view_with_the_ring_and_every_address_is_complete() {
+        let members = [NodeId(1), NodeId(2)].map(|node| dynamo_core::ring::RingMember {
+            node,
+            weight: 1,
+            zone: None,
+        });
+        let config = dynamo_core::ring::RingConfig {
+            partitions: 8,
+            replication_factor: 2,
+        };
+        let ring = Ring::new(config, members.to_vec()).unwrap();
+        let ring = serde_json::to_value(&ring).unwrap();
+        let view = parse_view(&cluster(Some("127.0.0.1:2"), ring.clone())).unwrap();
+        assert!(!view.partial);
+        assert!(parse_view(&cluster(None, ring)).unwrap().partial);
+    }
 }

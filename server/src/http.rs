@@ -57,7 +57,7 @@ pub struct HttpState {
     pub driver: DriverHandle,
     pub metrics: Arc<Metrics>,
     /// The data file, for the storage size metric.
-    pub data_file: Option<PathBuf>,
+    pub store_dir: Option<PathBuf>,
     /// Static files served under `/ui/` (the visualiser); none: no UI routes at all.
     pub ui_dir: Option<PathBuf>,
 }
@@ -501,13 +501,28 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
         Err(error) => return error.into_response(),
     };
     let size = state
-        .data_file
-        .as_ref()
-        .and_then(|path| std::fs::metadata(path).ok())
-        .map(|meta| meta.len());
+        .store_dir
+        .as_deref()
+        .and_then(|path| directory_bytes(path).ok());
     let text = state.metrics.render(&snapshot, size);
     let content_type = [("content-type", "text/plain; version=0.0.4")];
     (content_type, text).into_response()
+}
+
+/// Bytes the files under `directory` take on disk (the engine's journals and segments).
+fn directory_bytes(directory: &std::path::Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(directory)? {
+        let entry = entry?;
+        let metadata = entry.metadata()?;
+        // Allocated blocks, not lengths: the engine preallocates sparse journals.
+        total += if metadata.is_dir() {
+            directory_bytes(&entry.path())?
+        } else {
+            std::os::unix::fs::MetadataExt::blocks(&metadata) * 512
+        };
+    }
+    Ok(total)
 }
 
 async fn healthz(State(state): State<Arc<HttpState>>) -> Response {

@@ -8,14 +8,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use dynamo_core::node::Mutant;
 use dynamo_core::types::NodeId;
 use dynamo_server::server::{self, NodeSettings, Running};
-use dynamo_server::storage::{Durability, RedbStore};
+use dynamo_server::storage::{Durability, LsmStore};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The storage file inside a node's data directory.
-const DATA_FILE: &str = "data.redb";
+/// The storage engine's directory inside a node's data directory.
+const STORE_DIR: &str = "store";
 /// The visualiser page, relative to a checkout's root.
 const UI_DIR: &str = "wasm/www";
 
@@ -322,7 +323,7 @@ fn load(args: ServeArgs) -> Result<(NodeSettings, PathBuf, Durability)> {
             .http_listen
             .or(file.http_listen)
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid")),
-        data_file: Some(data_dir.join(DATA_FILE)),
+        store_dir: Some(data_dir.join(STORE_DIR)),
         mutant: parse_mutant(args.mutant.as_deref())?,
         cluster: args
             .cluster
@@ -354,15 +355,33 @@ fn load(args: ServeArgs) -> Result<(NodeSettings, PathBuf, Durability)> {
     Ok((settings, data_dir, durability))
 }
 
+/// The store file of versions before the fjall engine: refuse to start over it, rather
+/// than serve an empty store beside the data.
+const OLD_STORE_FILE: &str = "data.redb";
+
+fn refuse_old_store(data_dir: &Path) -> Result<()> {
+    let old = data_dir.join(OLD_STORE_FILE);
+    if old.exists() {
+        bail!(
+            "{} holds a store of an older dynamo (redb engine); this version keeps its data \
+             in {} and cannot read it: move it away to start a new node here",
+            old.display(),
+            data_dir.join(STORE_DIR).display()
+        );
+    }
+    Ok(())
+}
+
 async fn start_node(
     settings: &NodeSettings,
     data_dir: &Path,
     durability: Durability,
     fail_syncs_after: Option<u64>,
-) -> Result<Running<RedbStore>> {
+) -> Result<Running<LsmStore>> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
+    refuse_old_store(data_dir)?;
     let mut store =
-        RedbStore::open(data_dir.join(DATA_FILE).as_path(), durability).context("open storage")?;
+        LsmStore::open(data_dir.join(STORE_DIR).as_path(), durability).context("open storage")?;
     if let Some(syncs) = fail_syncs_after {
         store.fail_syncs_after(syncs);
     }
@@ -414,7 +433,7 @@ async fn dev(args: DevArgs) -> Result<()> {
             client_listen: port(*id as u16)?,
             peer_listen: port(100 + *id as u16)?,
             http_listen: port(200 + *id as u16)?,
-            data_file: Some(args.data_dir.join(format!("n{id}")).join(DATA_FILE)),
+            store_dir: Some(args.data_dir.join(format!("n{id}")).join(STORE_DIR)),
             mutant: Mutant::None,
             cluster: "dev".into(),
             secret: "dev-cluster-secret-not-for-production".into(),
@@ -470,7 +489,7 @@ async fn dev(args: DevArgs) -> Result<()> {
 }
 
 /// The first node whose driver ended on its own.
-async fn first_stopped(nodes: &[Running<RedbStore>]) -> NodeId {
+async fn first_stopped(nodes: &[Running<LsmStore>]) -> NodeId {
     loop {
         if let Some(node) = nodes.iter().find(|node| node.is_stopped()) {
             return node.id;
@@ -490,7 +509,7 @@ fn print_ui(served: bool, http: SocketAddr) {
 /// Nodes that just started may have lost their first messages to peers not yet
 /// listening and route around them until a probe answers; wait (bounded) until every
 /// node reaches a read quorum, so the first client request succeeds.
-async fn wait_until_serving(nodes: &[Running<RedbStore>]) {
+async fn wait_until_serving(nodes: &[Running<LsmStore>]) {
     use dynamo_core::message::{Command as NodeCommand, Quorum, Reply};
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
     for node in nodes {

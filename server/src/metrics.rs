@@ -183,7 +183,10 @@ impl Metrics {
                 "dynamo_requests_in_flight",
                 "requests this node coordinates",
             )?,
-            storage_bytes: gauge("dynamo_storage_bytes", "size of the data file")?,
+            storage_bytes: gauge(
+                "dynamo_storage_bytes",
+                "bytes the storage engine's files take",
+            )?,
             registry,
             requests,
             latency,

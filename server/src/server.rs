@@ -24,8 +24,8 @@ pub struct NodeSettings {
     pub client_listen: SocketAddr,
     pub peer_listen: SocketAddr,
     pub http_listen: SocketAddr,
-    /// The storage file, for the storage size metric.
-    pub data_file: Option<PathBuf>,
+    /// The storage engine's directory, for the storage size metric.
+    pub store_dir: Option<PathBuf>,
     /// A deliberately broken variant, for proving the fault-injection checker (tests).
     pub mutant: Mutant,
     pub cluster: String,
@@ -126,7 +126,7 @@ pub async fn start<S: Store + Send + 'static>(
     let http_state = Arc::new(HttpState {
         driver: driver.clone(),
         metrics: metrics.clone(),
-        data_file: settings.data_file.clone(),
+        store_dir: settings.store_dir.clone(),
         ui_dir: settings.ui_dir.clone(),
     });
     let listeners = vec![

@@ -30,7 +30,7 @@ async fn node(offset: u16, ui_dir: Option<PathBuf>) -> Running<MemoryStore> {
         client_listen: address(base + 1),
         peer_listen: peer,
         http_listen: address(base + 151),
-        data_file: None,
+        store_dir: None,
         cluster: "ui-test".into(),
         secret: "ui-test-secret".into(),
         members: BTreeMap::from([(NodeId(1), peer.to_string())]),
