@@ -269,7 +269,7 @@ memory_per_key() {
   sleep 3
   rss1=$(rss_bytes "$pid")
   printf '{"store": "dynamo-1 buffered", "keys": %s, "value_size": %s, "rss_before": %s, "rss_after": %s, "disk_bytes": %s}\n' \
-    "$MEM_KEYS" "$VALUE" "$rss0" "$rss1" "$(du -sb "$WORK/dynamo-mem-n1" | cut -f1)" \
+    "$MEM_KEYS" "$VALUE" "$rss0" "$rss1" "$(du -s -B1 "$WORK/dynamo-mem-n1" | cut -f1)" \
     >"$WORK/mem-dynamo.json"
   stop_servers
 
@@ -427,7 +427,8 @@ lines += ["", "## Memory per key", "",
           "`--durability buffered` (the same data in memory and on disk as durable, fsynced "
           "later), through `dynamo-http` puts; redis-server without persistence, then one `SAVE` for its "
           "RDB size. RSS is VmRSS (redis: `used_memory_rss`) after the load less before it; disk "
-          "is the data directory's size (redis: the RDB file, which LZF-compresses values, and "
+          "is the data directory's allocated size (dynamo: fjall's journals and LZ4-compressed "
+          "segments; its memtables and block cache bound the RSS; redis: the RDB file, which LZF-compresses values; "
           "the generator's values, 100 times `x`, compress to almost nothing).", "",
           "| store | keys | value B | RSS before MiB | RSS after MiB | RSS B/key | disk B/key | redis used_memory B/key |",
           "|---|---|---|---|---|---|---|---|"]

@@ -108,7 +108,8 @@ enum AdminAction {
 enum DurabilityArg {
     /// fsync every group commit before acknowledging (the default).
     Durable,
-    /// Commit without fsync: FOR BENCHMARKS ONLY, a crash loses recent acknowledged writes.
+    /// Commit to the OS and fsync every second: a killed process loses nothing
+    /// acknowledged, a power loss up to a second of acknowledged writes.
     Buffered,
 }
 

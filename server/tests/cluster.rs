@@ -370,3 +370,23 @@ fn a_node_whose_storage_fails_exits_non_zero_and_keeps_what_it_acknowledged() {
         );
     }
 }
+
+/// A data directory written by a version on the old engine (redb, `data.redb`) is not
+/// silently ignored: the node refuses to start beside it and says why.
+#[test]
+fn a_node_refuses_a_data_directory_of_the_old_engine() {
+    let mut cluster = Cluster::start_with_args(24200, 1, 16, 1, &["-R", "1", "-W", "1"]);
+    cluster.kill(1);
+    let old = cluster.data_dir().join("n1").join("data.redb");
+    std::fs::write(&old, b"a store of an older dynamo").unwrap();
+    cluster.spawn(1);
+    let status = cluster.wait_exit(1, std::time::Duration::from_secs(20));
+    assert!(!status.success(), "exit status {status}");
+    let log = std::env::temp_dir().join("dynamo-test-24200-n1.log");
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(log.contains("holds a store of an older dynamo"), "{log}");
+    assert_eq!(std::fs::read(&old).unwrap(), b"a store of an older dynamo");
+    std::fs::remove_file(&old).unwrap();
+    cluster.spawn(1);
+    cluster.wait_ready(1);
+}

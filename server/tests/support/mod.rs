@@ -124,7 +124,7 @@ impl Cluster {
     }
 
     pub fn spawn(&mut self, id: u16) {
-        let data: PathBuf = self.dir.path().join(format!("n{id}"));
+        let data = self.data_dir().join(format!("n{id}"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_dynamo"));
         command
             .args(["serve", "--id", &id.to_string(), "--data-dir"])
