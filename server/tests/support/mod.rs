@@ -6,7 +6,7 @@
 
 use dynamo_server::resp::{call, Value};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
