@@ -12,7 +12,7 @@ use dynamo_core::message::Message;
 use dynamo_core::ring::{Ring, RingConfig, RingMember};
 use dynamo_core::types::{ActorId, NodeId, PartitionId};
 use dynamo_core::version::{Content, Siblings};
-use dynamo_server::peer::{decode_frame, PEER_PROTOCOL_VERSION};
+use dynamo_server::peer::{decode_frame, encode_frame};
 use dynamo_server::resp;
 use std::hint::black_box;
 
@@ -132,13 +132,6 @@ fn resp_parse(c: &mut Criterion) {
     group.finish();
 }
 
-/// A peer frame as `peer::write_frame` builds it: version byte, then postcard.
-fn encode_frame(message: &Message) -> Vec<u8> {
-    let mut payload = vec![PEER_PROTOCOL_VERSION];
-    payload.extend(postcard::to_allocvec(message).expect("encodes"));
-    payload
-}
-
 fn frames(c: &mut Criterion) {
     let write = Message::Write {
         request: 42,
@@ -147,14 +140,22 @@ fn frames(c: &mut Criterion) {
         siblings: siblings(1),
         hint: None,
     };
-    let frame = encode_frame(&write);
+    // A frame as a peer connection writes it: length, version byte, postcard.
+    let mut frame = Vec::new();
+    encode_frame(&write, &mut frame).expect("encodes");
+    let payload = frame[4..].to_vec();
     let mut group = c.benchmark_group("peer_frame");
     group.throughput(Throughput::Bytes(frame.len() as u64));
+    let mut out = Vec::with_capacity(frame.len());
     group.bench_function("encode_write_100B", |b| {
-        b.iter(|| black_box(encode_frame(black_box(&write))))
+        b.iter(|| {
+            out.clear();
+            encode_frame(black_box(&write), &mut out).expect("encodes");
+            black_box(out.len())
+        })
     });
     group.bench_function("decode_write_100B", |b| {
-        b.iter(|| black_box(decode_frame::<Message>(black_box(&frame)).expect("decodes")))
+        b.iter(|| black_box(decode_frame::<Message>(black_box(&payload)).expect("decodes")))
     });
     group.finish();
 }

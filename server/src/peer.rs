@@ -20,7 +20,7 @@ use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -30,6 +30,11 @@ pub const PEER_PROTOCOL_VERSION: u8 = 2;
 pub const FRAME_BYTES_MAX: usize = 300 * 1024 * 1024;
 /// Largest handshake frame.
 const HELLO_BYTES_MAX: usize = 4096;
+/// Bytes of queued frames gathered into one write at most (a frame larger than this
+/// is written alone).
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// Read buffer of a peer connection.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Messages queued per peer while its connection is down or slow; past it, dropped.
 pub const PEER_QUEUE_MAX: usize = 4096;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -85,26 +90,39 @@ pub enum PeerError {
     Timeout,
 }
 
-/// Write one frame.
-pub async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> Result<(), PeerError> {
-    let mut payload = vec![PEER_PROTOCOL_VERSION];
-    payload.extend(postcard::to_allocvec(value).map_err(|e| PeerError::Decode(e.to_string()))?);
-    if payload.len() > FRAME_BYTES_MAX {
+/// Append one frame (length, version byte, postcard) to `out`.
+pub fn encode_frame<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), PeerError> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.push(PEER_PROTOCOL_VERSION);
+    let encoded = postcard::to_io(value, &mut *out).map(|_| ());
+    let size = out.len() - start - 4;
+    if let Err(error) = encoded {
+        out.truncate(start);
+        return Err(PeerError::Decode(error.to_string()));
+    }
+    if size > FRAME_BYTES_MAX {
+        out.truncate(start);
         return Err(PeerError::TooLarge {
-            size: payload.len(),
+            size,
             max: FRAME_BYTES_MAX,
         });
     }
-    stream
-        .write_all(&(payload.len() as u32).to_be_bytes())
-        .await?;
-    stream.write_all(&payload).await?;
+    out[start..start + 4].copy_from_slice(&(size as u32).to_be_bytes());
+    Ok(())
+}
+
+/// Write one frame.
+pub async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> Result<(), PeerError> {
+    let mut frame = Vec::new();
+    encode_frame(value, &mut frame)?;
+    stream.write_all(&frame).await?;
     Ok(())
 }
 
 /// Read one frame of at most `max` bytes.
-pub async fn read_frame<T: for<'de> Deserialize<'de>>(
-    stream: &mut TcpStream,
+pub async fn read_frame<T: for<'de> Deserialize<'de>, R: AsyncRead + Unpin>(
+    stream: &mut R,
     max: usize,
 ) -> Result<T, PeerError> {
     let mut length = [0u8; 4];
@@ -225,6 +243,9 @@ async fn receive(
     stream.set_nodelay(true)?;
     let (from, listen) = handshake(&mut stream, credentials).await?;
     outbound.learn(from, listen);
+    // Buffered: a peer writes a batch's frames in one go; read them without a
+    // system call per length prefix and per payload.
+    let mut stream = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
     loop {
         let message: Message = read_frame(&mut stream, FRAME_BYTES_MAX).await?;
         if driver.input(Input::Peer { from, message }).await.is_err() {
@@ -308,8 +329,11 @@ async fn connect_loop(
         match connect(&address, &credentials, peer).await {
             Ok(mut stream) => {
                 backoff = BACKOFF_MIN;
+                let mut frames = Vec::new();
                 while let Some(message) = queue.recv().await {
-                    if let Err(error) = write_frame(&mut stream, &message).await {
+                    if let Err(error) =
+                        write_queued(&mut stream, message, &mut queue, &mut frames).await
+                    {
                         tracing::debug!(%peer, %error, "peer write failed; reconnecting");
                         break;
                     }
@@ -325,6 +349,29 @@ async fn connect_loop(
         // Messages queued while the peer was unreachable are stale; drop them as loss.
         while queue.try_recv().is_ok() {}
     }
+}
+
+/// Write `first` and every message queued behind it (up to [`WRITE_BATCH_BYTES`]) in
+/// one system call: a driver releases a batch's messages together. A message too large
+/// to frame is dropped and counted as lost, like a dropped packet.
+async fn write_queued(
+    stream: &mut TcpStream,
+    first: Message,
+    queue: &mut mpsc::Receiver<Message>,
+    frames: &mut Vec<u8>,
+) -> Result<(), PeerError> {
+    frames.clear();
+    let mut next = Some(first);
+    while let Some(message) = next.take() {
+        if let Err(error) = encode_frame(&message, frames) {
+            tracing::warn!(%error, "peer message not sent");
+        }
+        if frames.len() < WRITE_BATCH_BYTES {
+            next = queue.try_recv().ok();
+        }
+    }
+    stream.write_all(frames).await?;
+    Ok(())
 }
 
 /// Connect from this node's own listen IP when it has a specific one, so a node's
@@ -435,5 +482,60 @@ mod tests {
             decode_frame::<Message>(&[PEER_PROTOCOL_VERSION, 0xff, 0xff, 0xff]),
             Err(PeerError::Decode(_))
         ));
+    }
+
+    fn ping(request: u64) -> Message {
+        Message::Ping { request }
+    }
+
+    /// Everything queued behind the first message leaves in the same write, in order,
+    /// and reads back frame by frame through the buffered reader.
+    #[tokio::test]
+    async fn queued_messages_are_written_together_and_read_back_in_order() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (sender, mut queue) = mpsc::channel(PEER_QUEUE_MAX);
+        for request in 1..200 {
+            sender.try_send(ping(request)).unwrap();
+        }
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let mut frames = Vec::new();
+        write_queued(&mut stream, ping(0), &mut queue, &mut frames)
+            .await
+            .unwrap();
+        assert!(queue.try_recv().is_err(), "the queue was drained");
+        let mut each = Vec::new();
+        for request in 0..200 {
+            encode_frame(&ping(request), &mut each).unwrap();
+        }
+        assert_eq!(frames, each, "one buffer, every frame in order");
+        let mut reader = BufReader::new(accepted);
+        for request in 0..200 {
+            let message: Message = read_frame(&mut reader, FRAME_BYTES_MAX).await.unwrap();
+            assert_eq!(message, ping(request));
+        }
+    }
+
+    /// A frame over the limit is refused without leaving a partial frame behind.
+    #[test]
+    fn an_oversized_frame_leaves_the_buffer_as_it_was() {
+        let mut out = Vec::new();
+        encode_frame(&ping(1), &mut out).unwrap();
+        let before = out.clone();
+        let huge = Message::Write {
+            request: 2,
+            partition: dynamo_core::types::PartitionId(0),
+            key: vec![0; FRAME_BYTES_MAX + 1],
+            siblings: dynamo_core::version::Siblings::new(),
+            hint: None,
+        };
+        assert!(matches!(
+            encode_frame(&huge, &mut out),
+            Err(PeerError::TooLarge { .. })
+        ));
+        assert_eq!(out, before);
+        let decoded: Message = decode_frame(&out[4..]).unwrap();
+        assert_eq!(decoded, ping(1));
     }
 }
