@@ -3,6 +3,12 @@
 
 mod cli;
 
+/// mimalloc rather than glibc's malloc: buffers cross threads (a tokio worker
+/// allocates a request, the driver frees it, and back for the reply), and glibc's
+/// arena locks and consolidation showed in profiles (see docs/bench/ANALYSIS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dynamo_core::node::Mutant;
