@@ -76,6 +76,16 @@ fn reopen(mut store: LsmStore) -> LsmStore {
     open_with(&path, durability)
 }
 
+/// Run `check` on `store` as it is (with unsynced writes), after a sync, and after a
+/// reopen: the overlay, the committed trees and recovery must all agree.
+fn before_and_after_sync_and_reopen(mut store: LsmStore, check: impl Fn(&LsmStore, &str)) {
+    check(&store, "before sync");
+    store.sync().unwrap();
+    check(&store, "after sync");
+    let store = reopen(store);
+    check(&store, "after reopen");
+}
+
 fn keys_of(entries: &[(Vec<u8>, Siblings)]) -> Vec<Vec<u8>> {
     entries.iter().map(|(key, _)| key.clone()).collect()
 }
@@ -368,11 +378,7 @@ fn a_put_after_dropping_a_committed_partition_in_one_batch_keeps_only_the_new_ke
         assert_eq!(store.partitions().unwrap(), vec![p, other], "{when}");
         assert_eq!(store.scan(other, None, 10).unwrap().len(), 3, "{when}");
     };
-    check(&store, "before sync");
-    store.sync().unwrap();
-    check(&store, "after sync");
-    let store = reopen(store);
-    check(&store, "after reopen");
+    before_and_after_sync_and_reopen(store, check);
 }
 
 #[test]
@@ -521,11 +527,7 @@ fn scan_merges_unsynced_writes_with_committed_keys_across_pages() {
             "{when}"
         );
     };
-    check(&store, "before sync");
-    store.sync().unwrap();
-    check(&store, "after sync");
-    let store = reopen(store);
-    check(&store, "after reopen");
+    before_and_after_sync_and_reopen(store, check);
 }
 
 #[test]
@@ -591,11 +593,7 @@ fn hints_pages_merge_unsynced_puts_and_removals_with_committed_hints() {
             "{when}"
         );
     };
-    check(&store, "before sync");
-    store.sync().unwrap();
-    check(&store, "after sync");
-    let store = reopen(store);
-    check(&store, "after reopen");
+    before_and_after_sync_and_reopen(store, check);
 }
 
 #[test]
