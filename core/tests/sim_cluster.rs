@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{config, n, quiet};
+use common::{config, expect_changed, n, quiet};
 
 use dynamo_core::clock::VersionVector;
 use dynamo_core::message::{Failure, Reply};
@@ -220,12 +220,7 @@ fn a_joined_node_receives_its_partitions_and_every_write_survives_4_9() {
     sim.add_node(n(4), vec![n(1)]);
     sim.run_for(1_000);
     let join = sim.join(n(1), n(4));
-    quiet(&mut sim);
-    assert!(
-        matches!(sim.reply(join), Some(Reply::Changed { epoch: 2 })),
-        "{:?}",
-        sim.reply(join)
-    );
+    expect_changed(&mut sim, join, 2);
     for i in 0..40u8 {
         sim.put(
             n(1 + u32::from(i % 4)),
@@ -245,12 +240,7 @@ fn a_joined_node_receives_its_partitions_and_every_write_survives_4_9() {
         assert_eq!(got(&sim, get), vec![vec![b'a', i]]);
     }
     let leave = sim.leave(n(2), n(1));
-    quiet(&mut sim);
-    assert!(
-        matches!(sim.reply(leave), Some(Reply::Changed { epoch: 3 })),
-        "{:?}",
-        sim.reply(leave)
-    );
+    expect_changed(&mut sim, leave, 3);
     sim.run_for(10_000);
     assert!(
         sim.node(n(1))

@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::{config, n, quiet};
+use common::{config, expect_changed, n, quiet};
 
 use dynamo_core::clock::VersionVector;
-use dynamo_core::message::Reply;
 use dynamo_core::ring::Ring;
 use dynamo_core::sim::{check, Sim, SimMember};
 use dynamo_core::types::NodeId;
@@ -90,12 +89,7 @@ fn a_heavier_member_in_a_new_zone_joins_with_its_share_4_9() {
     assert_eq!(sim.member(n(4)), Some(SimMember::new(2, Some("c"))));
     sim.run_for(1_000);
     let join = sim.join(n(1), n(4));
-    quiet(&mut sim);
-    assert!(
-        matches!(sim.reply(join), Some(Reply::Changed { epoch: 2 })),
-        "{:?}",
-        sim.reply(join)
-    );
+    expect_changed(&mut sim, join, 2);
     sim.run_for(5_000);
     let ring = ring(&sim);
     ring.check_invariants().unwrap();

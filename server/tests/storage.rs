@@ -433,15 +433,17 @@ fn dropping_a_partition_with_many_committed_keys_removes_them_all() {
     }
 }
 
-/// Every page of `partition` with pages of `limit`, checking that each page is full
-/// unless it is the last and that keys strictly increase.
-fn scan_in_pages(store: &impl Store, partition: PartitionId, limit: usize) -> Vec<(Key, Siblings)> {
-    let mut all: Vec<(Key, Siblings)> = Vec::new();
+/// Every entry `fetch` pages out with pages of `limit` (`fetch(start_after, limit)`),
+/// checking that each page is full unless it is the last and that keys strictly
+/// increase.
+fn in_pages<K: Ord + Clone + std::fmt::Debug>(
+    limit: usize,
+    mut fetch: impl FnMut(Option<&K>, usize) -> Vec<(K, Siblings)>,
+) -> Vec<(K, Siblings)> {
+    let mut all: Vec<(K, Siblings)> = Vec::new();
     loop {
         let start_after = all.last().map(|(key, _)| key.clone());
-        let page = store
-            .scan(partition, start_after.as_deref(), limit)
-            .unwrap();
+        let page = fetch(start_after.as_ref(), limit);
         assert!(
             page.len() <= limit,
             "a page of {} over limit {limit}",
@@ -450,7 +452,11 @@ fn scan_in_pages(store: &impl Store, partition: PartitionId, limit: usize) -> Ve
         let done = page.len() < limit;
         all.extend(page);
         for pair in all.windows(2) {
-            assert!(pair[0].0 < pair[1].0, "keys out of order: {pair:?}");
+            assert!(
+                pair[0].0 < pair[1].0,
+                "out of order: {:?}",
+                (&pair[0].0, &pair[1].0)
+            );
         }
         if done {
             return all;
@@ -458,26 +464,20 @@ fn scan_in_pages(store: &impl Store, partition: PartitionId, limit: usize) -> Ve
     }
 }
 
-/// Every hint with pages of `limit`, checked like [`scan_in_pages`].
+/// Every replica of `partition`, with pages of `limit` (see [`in_pages`]).
+fn scan_in_pages(store: &impl Store, partition: PartitionId, limit: usize) -> Vec<(Key, Siblings)> {
+    in_pages(limit, |start_after: Option<&Key>, limit| {
+        store
+            .scan(partition, start_after.map(Vec::as_slice), limit)
+            .unwrap()
+    })
+}
+
+/// Every hint, with pages of `limit` (see [`in_pages`]).
 fn hints_in_pages(store: &impl Store, limit: usize) -> Vec<(HintKey, Siblings)> {
-    let mut all: Vec<(HintKey, Siblings)> = Vec::new();
-    loop {
-        let start_after = all.last().map(|(hint, _)| hint.clone());
-        let page = store.hints(start_after.as_ref(), limit).unwrap();
-        assert!(
-            page.len() <= limit,
-            "a page of {} over limit {limit}",
-            page.len()
-        );
-        let done = page.len() < limit;
-        all.extend(page);
-        for pair in all.windows(2) {
-            assert!(pair[0].0 < pair[1].0, "hints out of order: {pair:?}");
-        }
-        if done {
-            return all;
-        }
-    }
+    in_pages(limit, |start_after, limit| {
+        store.hints(start_after, limit).unwrap()
+    })
 }
 
 #[test]

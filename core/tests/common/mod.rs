@@ -33,3 +33,14 @@ pub fn quiet(sim: &mut Sim) {
     sim.run_until_quiet(100_000)
         .expect("the cluster goes quiet");
 }
+
+/// Run until quiet, then expect the membership change `request` to have been
+/// accepted at ring epoch `epoch`.
+pub fn expect_changed(sim: &mut Sim, request: usize, epoch: u64) {
+    quiet(sim);
+    assert!(
+        matches!(sim.reply(request), Some(dynamo_core::message::Reply::Changed { epoch: e }) if *e == epoch),
+        "{:?}",
+        sim.reply(request)
+    );
+}
