@@ -69,7 +69,16 @@ pub(crate) struct GetRound {
     pub merged: Siblings,
     pub answered: bool,
     /// A set's write, started with the read's context once the read quorum is met.
-    pub then_put: Option<(Content, Quorum)>,
+    pub then_put: Option<ThenPut>,
+}
+
+/// The write a set (or delete) makes once its read quorum is met.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct ThenPut {
+    pub content: Content,
+    pub quorum: Quorum,
+    /// A delete: write only over a live value, answer `Reply::Deleted`.
+    pub delete: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,6 +89,8 @@ pub(crate) struct PutRound {
     pub context: VersionVector,
     pub extras: BTreeSet<NodeId>,
     pub answered: bool,
+    /// Answer `Reply::Deleted` rather than `Reply::Put` (a delete's write).
+    pub delete: bool,
 }
 
 impl GetRound {
@@ -107,6 +118,15 @@ impl PutRound {
     }
 }
 
+/// A put about to start: the client's, or a set's or delete's after its read.
+struct NewPut {
+    key: Key,
+    context: VersionVector,
+    content: Content,
+    quorum: Quorum,
+    delete: bool,
+}
+
 /// N, R and W for one request: overrides, else the cluster's (R and W capped at N).
 struct Sizes {
     replication_factor: usize,
@@ -128,13 +148,37 @@ impl<S: Store> Node<S> {
                 key,
                 content,
                 quorum,
-            } => self.start_get(origin, key, quorum, Some((content, quorum)), out),
+            } => {
+                let then = ThenPut {
+                    content,
+                    quorum,
+                    delete: false,
+                };
+                self.start_get(origin, key, quorum, Some(then), out)
+            }
+            Command::Delete { key, quorum } => {
+                let then = ThenPut {
+                    content: Content::Tombstone,
+                    quorum,
+                    delete: true,
+                };
+                self.start_get(origin, key, quorum, Some(then), out)
+            }
             Command::Put {
                 key,
                 context,
                 content,
                 quorum,
-            } => self.start_put(origin, key, context, content, quorum, may_forward, out),
+            } => {
+                let put = NewPut {
+                    key,
+                    context,
+                    content,
+                    quorum,
+                    delete: false,
+                };
+                self.start_put(origin, put, may_forward, out)
+            }
             Command::Join { node } => self
                 .join(node, out)
                 .map(|epoch| self.finish(origin, Reply::Changed { epoch }, out)),
@@ -248,11 +292,11 @@ impl<S: Store> Node<S> {
         origin: Origin,
         key: Key,
         quorum: Quorum,
-        then_put: Option<(Content, Quorum)>,
+        then_put: Option<ThenPut>,
         out: &mut Vec<Output>,
     ) -> Result<(), Failure> {
-        if let Some((content, _)) = &then_put {
-            content.check()?;
+        if let Some(then) = &then_put {
+            then.content.check()?;
         }
         let partition = self.admit(&key)?;
         let sizes = self.sizes(quorum)?;
@@ -376,10 +420,20 @@ impl<S: Store> Node<S> {
             let origin = round.origin;
             let reply = match outcome {
                 Outcome::Reached if round.then_put.is_some() => {
-                    let (content, quorum) = round.then_put.take().expect("a set");
-                    let (key, context) = (round.key.clone(), round.merged.clock().clone());
-                    let put = self.start_put(origin, key, context, content, quorum, true, out);
-                    if let Err(failure) = put {
+                    let then = round.then_put.take().expect("a set");
+                    let live = round.merged.iter().any(|s| !s.content.is_tombstone());
+                    if then.delete && !live {
+                        self.finish(origin, Reply::Deleted { existed: false }, out);
+                        return self.forget_complete_get(request, out);
+                    }
+                    let put = NewPut {
+                        key: round.key.clone(),
+                        context: round.merged.clock().clone(),
+                        content: then.content,
+                        quorum: then.quorum,
+                        delete: then.delete,
+                    };
+                    if let Err(failure) = self.start_put(origin, put, true, out) {
                         self.finish(origin, Reply::Failed(failure), out);
                     }
                     return self.forget_complete_get(request, out);
@@ -450,17 +504,20 @@ impl<S: Store> Node<S> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn start_put(
         &mut self,
         origin: Origin,
-        key: Key,
-        context: VersionVector,
-        content: Content,
-        quorum: Quorum,
+        put: NewPut,
         may_forward: bool,
         out: &mut Vec<Output>,
     ) -> Result<(), Failure> {
+        let NewPut {
+            key,
+            context,
+            content,
+            quorum,
+            delete,
+        } = put;
         let partition = self.admit(&key)?;
         let sizes = self.sizes(quorum)?;
         let route = self.route(partition, sizes.replication_factor);
@@ -472,7 +529,7 @@ impl<S: Store> Node<S> {
                     content,
                     quorum,
                 };
-                return self.forward(origin, home, command, out);
+                return self.forward(origin, home, command, delete, out);
             }
         }
         self.stats.puts += 1;
@@ -506,6 +563,7 @@ impl<S: Store> Node<S> {
             context: version,
             extras: route.extras.iter().copied().collect(),
             answered: false,
+            delete,
         };
         for target in &route.targets {
             if target.node == self.id {
@@ -557,11 +615,12 @@ impl<S: Store> Node<S> {
         origin: Origin,
         home: NodeId,
         command: Command,
+        delete: bool,
         out: &mut Vec<Output>,
     ) -> Result<(), Failure> {
         self.stats.forwarded += 1;
         let request = self.mint_request();
-        self.forwards.insert(request, (origin, home));
+        self.forwards.insert(request, (origin, home, delete));
         self.send(out, home, Message::Forward { request, command });
         // The home runs the put under its own request deadline and always answers by
         // then (success or failure); waiting twice as long lets its definitive answer
@@ -581,12 +640,16 @@ impl<S: Store> Node<S> {
         out: &mut Vec<Output>,
     ) {
         match self.forwards.get(&request) {
-            Some((origin, home)) if *home == from => {
-                let origin = *origin;
+            Some((origin, home, delete)) if *home == from => {
+                let (origin, delete) = (*origin, *delete);
                 self.forwards.remove(&request);
                 out.push(Output::CancelTimer {
                     timer: crate::message::Timer::Request(request),
                 });
+                let reply = match reply {
+                    Reply::Put { .. } if delete => Reply::Deleted { existed: true },
+                    other => other,
+                };
                 self.finish(origin, reply, out);
             }
             _ => self.ignore(),
@@ -695,6 +758,7 @@ impl<S: Store> Node<S> {
             round.answered = true;
             let origin = round.origin;
             let reply = match outcome {
+                Outcome::Reached if round.delete => Reply::Deleted { existed: true },
                 Outcome::Reached => Reply::Put {
                     dot: round.dot,
                     context: round.context.clone(),
@@ -744,7 +808,7 @@ impl<S: Store> Node<S> {
                     out,
                 );
             }
-        } else if let Some((origin, home)) = self.forwards.remove(&request) {
+        } else if let Some((origin, home, _)) = self.forwards.remove(&request) {
             self.suspect_all(vec![home]);
             self.stats.timeouts += 1;
             self.finish(

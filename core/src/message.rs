@@ -83,6 +83,10 @@ pub enum Command {
         content: Content,
         quorum: Quorum,
     },
+    /// Delete `key` if a read quorum finds a live value: a set of a tombstone that
+    /// writes nothing when there is nothing to delete (a Redis `DEL`). Answered with
+    /// `Reply::Deleted`.
+    Delete { key: Key, quorum: Quorum },
     /// Operator: add a member that announced itself (status joining) to the ring.
     Join { node: NodeId },
     /// Operator: remove a member from the ring; its partitions move away first.
@@ -100,6 +104,11 @@ pub enum Reply {
     Put {
         dot: Dot,
         context: VersionVector,
+    },
+    /// A delete's answer: whether a live value existed (and was superseded by a
+    /// tombstone stored on `write_quorum` replicas).
+    Deleted {
+        existed: bool,
     },
     /// The membership change was accepted; the ring's new epoch.
     Changed {

@@ -212,7 +212,7 @@ pub struct Node<S> {
     pub(crate) gets: BTreeMap<u64, GetRound>,
     pub(crate) puts: BTreeMap<u64, PutRound>,
     /// Puts sent on to a home replica: our request id -> the client's.
-    pub(crate) forwards: BTreeMap<u64, (Origin, NodeId)>,
+    pub(crate) forwards: BTreeMap<u64, (Origin, NodeId, bool)>,
     /// Peers that did not answer; routed around and probed until they answer.
     pub(crate) suspected: BTreeSet<NodeId>,
     /// Background requests awaiting an answer: request -> (peer, kind).

@@ -414,6 +414,17 @@ impl Sim {
         self.invoke(coordinator, Op::Set { key, value }, command)
     }
 
+    /// Issue a delete (`Command::Delete`: writes a tombstone only over a live value)
+    /// through `coordinator`; recorded like a set of `None`.
+    pub fn delete(&mut self, coordinator: NodeId, key: &[u8]) -> usize {
+        let command = Command::Delete {
+            key: key.to_vec(),
+            quorum: Quorum::default(),
+        };
+        let key = key.to_vec();
+        self.invoke(coordinator, Op::Set { key, value: None }, command)
+    }
+
     /// Operator commands, through `coordinator`.
     pub fn join(&mut self, coordinator: NodeId, node: NodeId) -> usize {
         self.invoke(coordinator, Op::Join { node }, Command::Join { node })

@@ -352,6 +352,42 @@ fn a_set_supersedes_the_siblings_its_read_quorum_returns() {
     assert!(check(&sim).is_empty(), "{:?}", check(&sim));
 }
 
+/// A delete is one request: it supersedes what its read quorum saw with a tombstone and
+/// says whether there was a live value; over nothing it writes nothing (Redis `DEL`).
+#[test]
+fn a_delete_says_whether_a_value_existed_and_writes_only_over_one() {
+    let mut sim = Sim::new(11, 4, config());
+    let missing = sim.delete(n(1), b"cart");
+    quiet(&mut sim);
+    assert_eq!(sim.reply(missing), Some(&Reply::Deleted { existed: false }));
+    for node in sim.node_ids() {
+        assert!(
+            sim.stored(node, b"cart").is_none(),
+            "nothing written on {node}"
+        );
+    }
+    sim.set(n(2), b"cart", Some(b"book".to_vec()));
+    quiet(&mut sim);
+    // Through every node, homes and not: a non-home forwards the write to a home.
+    let outside = (1..=4)
+        .map(n)
+        .find(|node| !sim.homes(b"cart").contains(node))
+        .expect("4 nodes, 3 homes");
+    let existed = sim.delete(outside, b"cart");
+    quiet(&mut sim);
+    assert_eq!(sim.reply(existed), Some(&Reply::Deleted { existed: true }));
+    let gone = sim.get(n(3), b"cart");
+    quiet(&mut sim);
+    assert!(
+        got(&sim, gone).is_empty(),
+        "the delete superseded the value"
+    );
+    let again = sim.delete(n(4), b"cart");
+    quiet(&mut sim);
+    assert_eq!(sim.reply(again), Some(&Reply::Deleted { existed: false }));
+    assert!(check(&sim).is_empty(), "{:?}", check(&sim));
+}
+
 /// With one replica, a set is read and written locally in the step that receives it:
 /// no message, no second request.
 #[test]

@@ -80,7 +80,7 @@ impl ClientActor {
             Reply::Got { siblings } => {
                 state.contexts.insert(key, siblings.clock().clone());
             }
-            Reply::Failed(_) | Reply::Changed { .. } => {}
+            Reply::Failed(_) | Reply::Changed { .. } | Reply::Deleted { .. } => {}
         }
         state.answered += 1;
         self.issue(state, out);

@@ -90,7 +90,10 @@ impl History {
 /// The key index a command names (keys are `k0`, `k1`, ...).
 fn key_index(config: &ModelConfig, command: &Command) -> usize {
     let bytes = match command {
-        Command::Get { key, .. } | Command::Put { key, .. } | Command::Set { key, .. } => key,
+        Command::Get { key, .. }
+        | Command::Put { key, .. }
+        | Command::Set { key, .. }
+        | Command::Delete { key, .. } => key,
         Command::Join { .. } | Command::Leave { .. } => return usize::MAX,
     };
     (0..config.keys())
@@ -113,7 +116,7 @@ pub fn record_out(
         },
         // The model's clients put with contexts and get; a set is that pair fused in
         // one coordinator (its parts are the checked get and put), never issued here.
-        Command::Set { .. } => return None,
+        Command::Set { .. } | Command::Delete { .. } => return None,
         _ => Op::Get,
     };
     let mut next = history.clone();
@@ -158,7 +161,7 @@ pub fn record_in(_: &ModelConfig, history: &History, envelope: Envelope<&Msg>) -
             }
         }
         Reply::Failed(failure) => Outcome::Failed(failure.clone()),
-        Reply::Changed { .. } => return None,
+        Reply::Changed { .. } | Reply::Deleted { .. } => return None,
     };
     let mut next = history.clone();
     next.records[index].reply = Some((history.replies, outcome));

@@ -253,6 +253,7 @@ pub fn reply(stamp: Stamp, sim: &Sim, index: usize) -> Option<Activity> {
     let detail = match answer {
         Reply::Got { siblings } => format!("got {} sibling(s)", siblings.len()),
         Reply::Put { dot, .. } => format!("put acknowledged as {dot}"),
+        Reply::Deleted { existed } => format!("deleted (existed: {existed})"),
         Reply::Changed { epoch } => format!("ring changed to epoch {epoch}"),
         Reply::Failed(failure) => format!("failed: {failure}"),
     };

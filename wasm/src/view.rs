@@ -756,6 +756,7 @@ fn describe(reply: &Reply, view: &mut RecordView) {
             let context = dynamo_core::version::Context::new(context.clone());
             view.context = Some(context.to_text());
         }
+        Reply::Deleted { existed } => view.detail = format!("deleted (existed: {existed})"),
         Reply::Changed { epoch } => view.detail = format!("ring epoch {epoch}"),
         Reply::Failed(failure) => {
             view.outcome = "failed".to_string();

@@ -253,6 +253,7 @@ fn forward(view: MessageView, command: &Command) -> MessageView {
         Command::Put { key, .. } => view.key(key, None).detail("put".into()),
         Command::Get { key, .. } => view.key(key, None).detail("get".into()),
         Command::Set { key, .. } => view.key(key, None).detail("set".into()),
+        Command::Delete { key, .. } => view.key(key, None).detail("delete".into()),
         Command::Join { node } => view.detail(format!("join {node}")),
         Command::Leave { node } => view.detail(format!("leave {node}")),
     }
@@ -262,6 +263,7 @@ fn outcome(reply: &Reply) -> String {
     match reply {
         Reply::Got { siblings } => format!("got {} sibling(s)", siblings.len()),
         Reply::Put { dot, .. } => format!("put stored as {dot}"),
+        Reply::Deleted { existed } => format!("deleted (existed: {existed})"),
         Reply::Changed { epoch } => format!("ring epoch {epoch}"),
         Reply::Failed(failure) => format!("failed: {failure}"),
     }
