@@ -7,79 +7,84 @@
 //! that found them sends every entry it holds in the differing leaves and asks for the
 //! other side's: both merge what they receive, so both end with the union (a merge never
 //! loses a version). Each message carries at most `anti_entropy_keys_max` entries and
-//! `MERKLE_FANOUT` descents; what does not fit is found again next round.
+//! `MERKLE_FANOUT` descents. Known limit (issue 25): only the first
+//! `anti_entropy_keys_max` keys of the differing leaves are sent, so when those leaves
+//! hold more keys, the ones past that count are not repaired by anti-entropy.
 //!
 //! Invariants:
 //! - hostile or stale input (bad level, index, hash count, keys outside the partition,
 //!   broken sibling sets) is ignored and counted, never merged;
 //! - only replicas of the partition take part.
 
+use crate::detector::FailureDetector;
+use crate::local::Local;
 use crate::merkle::{keys_in_leaves, LeafId, MerkleTree, TreeLevel, MERKLE_DEPTH, MERKLE_FANOUT};
 use crate::message::{Message, Output};
-use crate::node::Node;
-use crate::store::Store;
+use crate::ring::Ring;
+use crate::store::{Store, StoreError};
 use crate::types::{Key, NodeId, PartitionId};
 use crate::version::Siblings;
 use std::collections::BTreeSet;
 
-impl<S: Store> Node<S> {
-    pub(crate) fn anti_entropy_round(&mut self, out: &mut Vec<Output>) {
-        let Some(ring) = self.ring() else {
+/// Which partition the next anti-entropy round compares.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct AntiEntropy {
+    /// The next partition to consider, round robin over those this node replicates.
+    cursor: u32,
+}
+
+impl AntiEntropy {
+    pub fn round<S: Store>(
+        &mut self,
+        local: &mut Local<S>,
+        ring: Option<&Ring>,
+        detector: &FailureDetector,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(ring) = ring else {
             return;
         };
-        let n = self.config.ring.replication_factor;
-        let partitions = ring.partitions();
-        let mine = ring.replicated_partitions(self.id, n);
+        let n = local.replication_factor();
+        let me = local.id();
+        let mine = ring.replicated_partitions(me, n);
         let Some(partition) = mine
             .iter()
             .copied()
-            .find(|p| p.0 >= self.anti_entropy_cursor)
+            .find(|p| p.0 >= self.cursor)
             .or(mine.first().copied())
         else {
             return;
         };
         let homes = ring.home_replicas(partition, n);
-        self.anti_entropy_cursor = (partition.0 + 1) % partitions;
+        self.cursor = (partition.0 + 1) % ring.partitions();
         let peers: Vec<NodeId> = homes
             .into_iter()
-            .filter(|peer| *peer != self.id && self.healthy(*peer))
+            .filter(|peer| *peer != me && detector.healthy(*peer))
             .collect();
         if peers.is_empty() {
             return;
         }
-        let peer = peers[self.prng.below(peers.len() as u64) as usize];
-        self.stats.anti_entropy_rounds += 1;
-        let step = self
-            .tree_or_empty(partition)
+        let peer = peers[local.pick(peers.len())];
+        local.count().anti_entropy_rounds += 1;
+        let step = tree_or_empty(local, partition)
             .tree_level(0, 0)
             .expect("the root has children");
-        self.send(out, peer, Message::TreeLevel { partition, step });
+        local.send(out, peer, Message::TreeLevel { partition, step });
     }
 
-    fn tree_or_empty(&self, partition: PartitionId) -> MerkleTree {
-        self.trees.get(&partition).cloned().unwrap_or_default()
-    }
-
-    fn replicates(&self, partition: PartitionId) -> bool {
-        let n = self.config.ring.replication_factor;
-        self.ring().is_some_and(|ring| {
-            partition.0 < ring.partitions() && ring.home_replicas(partition, n).contains(&self.id)
-        })
-    }
-
-    pub(crate) fn on_tree_level(
-        &mut self,
+    pub fn on_tree_level<S: Store>(
+        local: &mut Local<S>,
+        ring: Option<&Ring>,
         from: NodeId,
-        partition: PartitionId,
-        theirs: TreeLevel,
+        (partition, theirs): (PartitionId, TreeLevel),
         out: &mut Vec<Output>,
     ) {
-        if !self.replicates(partition) {
-            return self.ignore();
+        if !replicates(local, ring, partition) {
+            return local.ignore();
         }
-        let tree = self.tree_or_empty(partition);
+        let tree = tree_or_empty(local, partition);
         let Ok(differing) = tree.diff_level(&theirs) else {
-            return self.ignore();
+            return local.ignore();
         };
         let level = usize::from(theirs.level) + 1;
         let children = differing
@@ -87,97 +92,116 @@ impl<S: Store> Node<S> {
             .map(|offset| theirs.index as usize * MERKLE_FANOUT + offset);
         if level == MERKLE_DEPTH {
             let leaves: Vec<LeafId> = children.filter_map(LeafId::new).collect();
-            return self.send_leaves(from, partition, leaves, true, out);
+            return send_leaves(local, from, partition, leaves, true, out);
         }
         for index in children {
             let step = tree
                 .tree_level(level, index)
                 .expect("a differing child exists");
-            self.send(out, from, Message::TreeLevel { partition, step });
+            local.send(out, from, Message::TreeLevel { partition, step });
         }
     }
 
-    fn send_leaves(
-        &mut self,
-        to: NodeId,
-        partition: PartitionId,
-        leaves: Vec<LeafId>,
-        reply: bool,
-        out: &mut Vec<Output>,
-    ) {
-        let entries = match self.entries_in(partition, &leaves) {
-            Ok(entries) => entries,
-            Err(error) => {
-                self.storage_failed(&error);
-                return;
-            }
-        };
-        self.send(
-            out,
-            to,
-            Message::TreeSync {
-                partition,
-                leaves,
-                entries,
-                reply,
-            },
-        );
-    }
-
-    fn entries_in(
-        &self,
-        partition: PartitionId,
-        leaves: &[LeafId],
-    ) -> Result<Vec<(Key, Siblings)>, crate::store::StoreError> {
-        let leaves: BTreeSet<LeafId> = leaves.iter().copied().collect();
-        let page = keys_in_leaves(
-            &self.store,
-            partition,
-            &leaves,
-            None,
-            self.config.anti_entropy_keys_max,
-        )?;
-        let mut entries = Vec::with_capacity(page.entries.len());
-        for entry in page.entries {
-            if let Some(siblings) = self.store.get(partition, &entry.key)? {
-                entries.push((entry.key, siblings));
-            }
-        }
-        Ok(entries)
-    }
-
-    pub(crate) fn on_tree_sync(
-        &mut self,
+    pub fn on_tree_sync<S: Store>(
+        local: &mut Local<S>,
+        ring: Option<&Ring>,
         from: NodeId,
-        partition: PartitionId,
-        leaves: Vec<LeafId>,
-        entries: Vec<(Key, Siblings)>,
-        reply: bool,
+        sync: ReceivedSync,
         out: &mut Vec<Output>,
     ) {
+        let ReceivedSync {
+            partition,
+            leaves,
+            entries,
+            reply,
+        } = sync;
         let leaf_set: BTreeSet<LeafId> = leaves.iter().copied().collect();
         let valid = leaves.len() <= crate::merkle::MERKLE_LEAVES
-            && entries.len() <= self.config.anti_entropy_keys_max
+            && entries.len() <= local.config().anti_entropy_keys_max
             && entries.iter().all(|(key, siblings)| {
-                self.valid_key(partition, key)
+                local.valid_key(partition, key)
                     && leaf_set.contains(&crate::merkle::leaf_of(key))
                     && siblings.check_invariants().is_ok()
             });
-        if !self.replicates(partition) || !valid {
-            return self.ignore();
+        if !replicates(local, ring, partition) || !valid {
+            return local.ignore();
         }
         for (key, siblings) in &entries {
-            match self.merge_replica(partition, key, siblings) {
-                Ok((_, true)) => self.stats.anti_entropy_keys_repaired += 1,
+            match local.merge_replica(partition, key, siblings) {
+                Ok((_, true)) => local.count().anti_entropy_keys_repaired += 1,
                 Ok((_, false)) => {}
                 Err(error) => {
-                    self.storage_failed(&error);
+                    local.storage_failed(&error);
                     return;
                 }
             }
         }
         if reply {
-            self.send_leaves(from, partition, leaves, false, out);
+            send_leaves(local, from, partition, leaves, false, out);
         }
     }
+}
+
+/// A `Message::TreeSync` as received.
+#[derive(Clone, Debug)]
+pub(crate) struct ReceivedSync {
+    pub partition: PartitionId,
+    pub leaves: Vec<LeafId>,
+    pub entries: Vec<(Key, Siblings)>,
+    pub reply: bool,
+}
+
+fn tree_or_empty<S: Store>(local: &Local<S>, partition: PartitionId) -> MerkleTree {
+    local.tree(partition).cloned().unwrap_or_default()
+}
+
+fn replicates<S: Store>(local: &Local<S>, ring: Option<&Ring>, partition: PartitionId) -> bool {
+    let n = local.replication_factor();
+    ring.is_some_and(|ring| {
+        partition.0 < ring.partitions() && ring.home_replicas(partition, n).contains(&local.id())
+    })
+}
+
+fn send_leaves<S: Store>(
+    local: &mut Local<S>,
+    to: NodeId,
+    partition: PartitionId,
+    leaves: Vec<LeafId>,
+    reply: bool,
+    out: &mut Vec<Output>,
+) {
+    let entries = match entries_in(local, partition, &leaves) {
+        Ok(entries) => entries,
+        Err(error) => {
+            local.storage_failed(&error);
+            return;
+        }
+    };
+    local.send(
+        out,
+        to,
+        Message::TreeSync {
+            partition,
+            leaves,
+            entries,
+            reply,
+        },
+    );
+}
+
+fn entries_in<S: Store>(
+    local: &Local<S>,
+    partition: PartitionId,
+    leaves: &[LeafId],
+) -> Result<Vec<(Key, Siblings)>, StoreError> {
+    let leaves: BTreeSet<LeafId> = leaves.iter().copied().collect();
+    let max = local.config().anti_entropy_keys_max;
+    let page = keys_in_leaves(local.store(), partition, &leaves, None, max)?;
+    let mut entries = Vec::with_capacity(page.entries.len());
+    for entry in page.entries {
+        if let Some(siblings) = local.store().get(partition, &entry.key)? {
+            entries.push((entry.key, siblings));
+        }
+    }
+    Ok(entries)
 }

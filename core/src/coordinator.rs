@@ -26,14 +26,25 @@
 //!   the new version, never siblings the client has not seen.
 
 use crate::clock::{Dot, VersionVector};
-use crate::message::{Command, Failure, Message, Output, Quorum, Reply, RequestId};
-use crate::node::{Mutant, Node, IN_FLIGHT_MAX};
+use crate::detector::FailureDetector;
+use crate::local::Local;
+use crate::membership::Membership;
+use crate::message::{
+    Command, Failure, Message, Output, Quorum, RefuseReason, Reply, RequestId, Timer,
+};
+#[cfg(feature = "mutants")]
+use crate::mutant::Mutant;
 use crate::quorum::{Outcome, Tally};
+use crate::ring::Ring;
 use crate::store::{HintKey, Store, StoreError};
+use crate::transfer::Transfers;
 use crate::types::{limits, Key, NodeId, PartitionId};
 use crate::version::{Content, Siblings};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Most client requests a node coordinates at once; past it, `Failure::Overloaded`.
+pub const IN_FLIGHT_MAX: usize = 4096;
 
 /// Who is waiting for a request's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -93,29 +104,69 @@ pub(crate) struct PutRound {
     pub delete: bool,
 }
 
+/// A broken invariant of the requests in flight.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestInvariantError {
+    #[error("{in_flight} requests in flight, max {max}")]
+    TooMany { in_flight: usize, max: usize },
+    #[error("get {request}: reply from {node}, not a target")]
+    NotATarget { request: u64, node: NodeId },
+    #[error("request {request}: a complete round must be forgotten")]
+    CompleteKept { request: u64 },
+}
+
 impl GetRound {
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self, request: u64) -> Result<(), RequestInvariantError> {
         if let Some(node) = self
             .replies
             .keys()
             .find(|n| !self.tally.targets().contains(n))
         {
-            return Err(format!("reply from {node}, not a target"));
+            let node = *node;
+            return Err(RequestInvariantError::NotATarget { request, node });
         }
         if self.tally.complete() {
-            return Err("a complete round must be forgotten".to_string());
+            return Err(RequestInvariantError::CompleteKept { request });
         }
         Ok(())
     }
 }
 
 impl PutRound {
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self, request: u64) -> Result<(), RequestInvariantError> {
         if self.tally.complete() {
-            return Err("a complete round must be forgotten".to_string());
+            return Err(RequestInvariantError::CompleteKept { request });
         }
         Ok(())
     }
+}
+
+/// What a coordinator routes by: the ring, the moves under way and peer health.
+pub(crate) struct Routing<'a> {
+    pub membership: &'a Membership,
+    pub transfers: &'a Transfers,
+    pub detector: &'a FailureDetector,
+}
+
+impl Routing<'_> {
+    fn ring(&self) -> Option<&Ring> {
+        self.membership.ring()
+    }
+
+    fn healthy(&self, node: NodeId) -> bool {
+        self.detector.healthy(node)
+    }
+}
+
+/// The client requests this node coordinates or forwarded (see the module
+/// documentation).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Requests {
+    gets: BTreeMap<u64, GetRound>,
+    puts: BTreeMap<u64, PutRound>,
+    /// Puts sent on to a home replica: our request id -> (the client's, the home,
+    /// whether it is a delete's write).
+    forwards: BTreeMap<u64, (Origin, NodeId, bool)>,
 }
 
 /// A put about to start: the client's, or a set's or delete's after its read.
@@ -134,16 +185,39 @@ struct Sizes {
     write_quorum: usize,
 }
 
-impl<S: Store> Node<S> {
-    pub(crate) fn on_command(
+impl Requests {
+    pub fn in_flight(&self) -> usize {
+        self.gets.len() + self.puts.len() + self.forwards.len()
+    }
+
+    pub fn check(&self) -> Result<(), RequestInvariantError> {
+        if self.in_flight() > IN_FLIGHT_MAX + 1 {
+            let (in_flight, max) = (self.in_flight(), IN_FLIGHT_MAX);
+            return Err(RequestInvariantError::TooMany { in_flight, max });
+        }
+        for (request, round) in &self.gets {
+            round.check(*request)?;
+        }
+        for (request, round) in &self.puts {
+            round.check(*request)?;
+        }
+        Ok(())
+    }
+
+    /// A client's (or a forwarder's) get, put, set or delete.
+    pub fn on_command<S: Store>(
         &mut self,
+        local: &mut Local<S>,
+        routing: &Routing,
         origin: Origin,
         command: Command,
         may_forward: bool,
         out: &mut Vec<Output>,
     ) {
         let result = match command {
-            Command::Get { key, quorum } => self.start_get(origin, key, quorum, None, out),
+            Command::Get { key, quorum } => {
+                self.start_get(local, routing, origin, (key, quorum), None, out)
+            }
             Command::Set {
                 key,
                 content,
@@ -154,7 +228,7 @@ impl<S: Store> Node<S> {
                     quorum,
                     delete: false,
                 };
-                self.start_get(origin, key, quorum, Some(then), out)
+                self.start_get(local, routing, origin, (key, quorum), Some(then), out)
             }
             Command::Delete { key, quorum } => {
                 let then = ThenPut {
@@ -162,7 +236,7 @@ impl<S: Store> Node<S> {
                     quorum,
                     delete: true,
                 };
-                self.start_get(origin, key, quorum, Some(then), out)
+                self.start_get(local, routing, origin, (key, quorum), Some(then), out)
             }
             Command::Put {
                 key,
@@ -177,38 +251,25 @@ impl<S: Store> Node<S> {
                     quorum,
                     delete: false,
                 };
-                self.start_put(origin, put, may_forward, out)
+                self.start_put(local, routing, origin, put, may_forward, out)
             }
-            Command::Join { node } => self
-                .join(node, out)
-                .map(|epoch| self.finish(origin, Reply::Changed { epoch }, out)),
-            Command::Leave { node } => self
-                .leave(node, out)
-                .map(|epoch| self.finish(origin, Reply::Changed { epoch }, out)),
+            // The node answers membership commands itself; never routed here.
+            Command::Join { .. } | Command::Leave { .. } => Err(Failure::Membership {
+                reason: "a membership command is not a key request".to_string(),
+            }),
         };
         if let Err(failure) = result {
-            self.finish(origin, Reply::Failed(failure), out);
+            finish(local, origin, Reply::Failed(failure), out);
         }
     }
 
-    /// Deliver a request's answer to whoever waits for it.
-    pub(crate) fn finish(&self, origin: Origin, reply: Reply, out: &mut Vec<Output>) {
-        match origin {
-            Origin::Client(request) => self.reply(out, request, reply),
-            Origin::Forwarded { from, request } => {
-                self.send(out, from, Message::Forwarded { request, reply })
-            }
-        }
-    }
-
-    fn sizes(&self, quorum: Quorum) -> Result<Sizes, Failure> {
+    fn sizes<S: Store>(local: &Local<S>, quorum: Quorum) -> Result<Sizes, Failure> {
+        let config = local.config();
         let n = quorum
             .replication_factor
-            .unwrap_or(self.config.ring.replication_factor);
-        let r = quorum.read_quorum.unwrap_or(self.config.read_quorum.min(n));
-        let w = quorum
-            .write_quorum
-            .unwrap_or(self.config.write_quorum.min(n));
+            .unwrap_or(config.ring.replication_factor);
+        let r = quorum.read_quorum.unwrap_or(config.read_quorum.min(n));
+        let w = quorum.write_quorum.unwrap_or(config.write_quorum.min(n));
         let max = limits::REPLICATION_FACTOR_MAX;
         if n == 0 || n > max || r == 0 || r > n || w == 0 || w > n {
             return Err(Failure::BadQuorum {
@@ -226,7 +287,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Checks shared by gets and puts: key, capacity, a ring to route by.
-    fn admit(&self, key: &[u8]) -> Result<PartitionId, Failure> {
+    fn admit(&self, routing: &Routing, key: &[u8]) -> Result<PartitionId, Failure> {
         if key.is_empty() {
             return Err(Failure::EmptyKey);
         }
@@ -238,18 +299,20 @@ impl<S: Store> Node<S> {
             let (in_flight, max) = (self.in_flight(), IN_FLIGHT_MAX);
             return Err(Failure::Overloaded { in_flight, max });
         }
-        let ring = self.ring().ok_or(Failure::NotReady)?;
+        let ring = routing.ring().ok_or(Failure::NotReady)?;
         Ok(ring.partition_of_key(key))
     }
+}
 
+impl Routing<'_> {
     /// The route of `partition` for `n` replicas under the current ring and health.
-    pub(crate) fn route(&self, partition: PartitionId, n: usize) -> Route {
+    pub fn route(&self, partition: PartitionId, n: usize) -> Route {
         let Some(ring) = self.ring() else {
             return Route::default();
         };
         let mut homes = ring.home_replicas(partition, n);
         let mut extras = Vec::new();
-        for moving in self.pending_transfers(partition) {
+        for moving in self.transfers.pending(self.membership, partition) {
             let Some(at) = homes.iter().position(|h| *h == moving.to) else {
                 continue;
             };
@@ -286,32 +349,37 @@ impl<S: Store> Node<S> {
             extras,
         }
     }
+}
 
-    fn start_get(
+impl Requests {
+    fn start_get<S: Store>(
         &mut self,
+        local: &mut Local<S>,
+        routing: &Routing,
         origin: Origin,
-        key: Key,
-        quorum: Quorum,
+        (key, quorum): (Key, Quorum),
         then_put: Option<ThenPut>,
         out: &mut Vec<Output>,
     ) -> Result<(), Failure> {
         if let Some(then) = &then_put {
             then.content.check()?;
         }
-        let partition = self.admit(&key)?;
-        let sizes = self.sizes(quorum)?;
-        let route = self.route(partition, sizes.replication_factor);
-        self.stats.gets += 1;
-        let needed = match self.mutant {
-            Mutant::ReadQuorumIgnoresR => 1,
-            _ => sizes.read_quorum,
-        };
+        let partition = self.admit(routing, &key)?;
+        let sizes = Self::sizes(local, quorum)?;
+        let route = routing.route(partition, sizes.replication_factor);
+        local.count().gets += 1;
+        #[cfg_attr(not(feature = "mutants"), allow(unused_mut))]
+        let mut needed = sizes.read_quorum;
+        #[cfg(feature = "mutants")]
+        if local.planted(Mutant::ReadQuorumIgnoresR) {
+            needed = 1;
+        }
         if route.targets.len() < needed {
-            self.stats.quorum_failures += 1;
+            local.count().quorum_failures += 1;
             let received = route.targets.len();
             return Err(Failure::QuorumNotReached { needed, received });
         }
-        let request = self.mint_request();
+        let request = local.mint_request();
         let mut round = GetRound {
             origin,
             partition,
@@ -324,12 +392,12 @@ impl<S: Store> Node<S> {
             then_put,
         };
         for target in &route.targets {
-            if target.node == self.id {
-                let local = self.read_local(partition, &round.key, target.hint);
-                record_read(&mut round, self.id, local.ok());
+            if target.node == local.id() {
+                let read = read_local(local, partition, &round.key, target.hint);
+                record_read(&mut round, local.id(), read.ok());
             } else {
                 let (key, hint) = (round.key.clone(), target.hint);
-                self.send(
+                local.send(
                     out,
                     target.node,
                     Message::Read {
@@ -342,33 +410,14 @@ impl<S: Store> Node<S> {
             }
         }
         self.gets.insert(request, round);
-        self.arm_request(out, request);
-        self.progress_get(request, out);
+        arm_request(local, out, request);
+        self.progress_get(local, routing, request, out);
         Ok(())
     }
 
-    fn read_local(
-        &mut self,
-        partition: PartitionId,
-        key: &[u8],
-        hint: Option<NodeId>,
-    ) -> Result<Option<Siblings>, StoreError> {
-        let result = match hint {
-            None => self.store.get(partition, key),
-            Some(target) => self.store.hint(&HintKey {
-                target,
-                partition,
-                key: key.to_vec(),
-            }),
-        };
-        if result.is_err() {
-            self.stats.storage_errors += 1;
-        }
-        result
-    }
-
-    pub(crate) fn on_read(
-        &mut self,
+    /// A replica's side of a get: answer with what it holds.
+    pub fn on_read<S: Store>(
+        local: &mut Local<S>,
         from: NodeId,
         request: u64,
         partition: PartitionId,
@@ -376,21 +425,25 @@ impl<S: Store> Node<S> {
         hint: Option<NodeId>,
         out: &mut Vec<Output>,
     ) {
-        if !self.valid_key(partition, &key) {
-            return self.ignore();
+        if !local.valid_key(partition, &key) {
+            return local.ignore();
         }
-        let message = match self.read_local(partition, &key, hint) {
+        let message = match read_local(local, partition, &key, hint) {
             Ok(siblings) => Message::ReadOk { request, siblings },
             Err(error) => Message::Refused {
                 request,
-                reason: error.to_string(),
+                reason: RefuseReason::Storage {
+                    message: error.message,
+                },
             },
         };
-        self.send(out, from, message);
+        local.send(out, from, message);
     }
 
-    pub(crate) fn on_read_ok(
+    pub fn on_read_ok<S: Store>(
         &mut self,
+        local: &mut Local<S>,
+        routing: &Routing,
         from: NodeId,
         request: u64,
         siblings: Option<Siblings>,
@@ -400,17 +453,23 @@ impl<S: Store> Node<S> {
             .as_ref()
             .is_none_or(|s| s.check_invariants().is_ok());
         let Some(round) = self.gets.get_mut(&request) else {
-            return self.ignore();
+            return local.ignore();
         };
         if !round.tally.targets().contains(&from) || round.tally.answered(from) {
-            return self.ignore();
+            return local.ignore();
         }
         record_read(round, from, valid.then_some(siblings));
-        self.progress_get(request, out);
+        self.progress_get(local, routing, request, out);
     }
 
     /// Answer the client once the outcome is known; wrap up once every target answered.
-    fn progress_get(&mut self, request: u64, out: &mut Vec<Output>) {
+    fn progress_get<S: Store>(
+        &mut self,
+        local: &mut Local<S>,
+        routing: &Routing,
+        request: u64,
+        out: &mut Vec<Output>,
+    ) {
         let Some(round) = self.gets.get_mut(&request) else {
             return;
         };
@@ -423,8 +482,8 @@ impl<S: Store> Node<S> {
                     let then = round.then_put.take().expect("a set");
                     let live = round.merged.iter().any(|s| !s.content.is_tombstone());
                     if then.delete && !live {
-                        self.finish(origin, Reply::Deleted { existed: false }, out);
-                        return self.forget_complete_get(request, out);
+                        finish(local, origin, Reply::Deleted { existed: false }, out);
+                        return self.forget_complete_get(local, request, out);
                     }
                     let put = NewPut {
                         key: round.key.clone(),
@@ -433,27 +492,32 @@ impl<S: Store> Node<S> {
                         quorum: then.quorum,
                         delete: then.delete,
                     };
-                    if let Err(failure) = self.start_put(origin, put, true, out) {
-                        self.finish(origin, Reply::Failed(failure), out);
+                    if let Err(failure) = self.start_put(local, routing, origin, put, true, out) {
+                        finish(local, origin, Reply::Failed(failure), out);
                     }
-                    return self.forget_complete_get(request, out);
+                    return self.forget_complete_get(local, request, out);
                 }
                 Outcome::Reached => Reply::Got {
                     siblings: round.merged.clone(),
                 },
                 _ => {
-                    self.stats.quorum_failures += 1;
+                    local.count().quorum_failures += 1;
                     let (needed, received) = (round.tally.needed(), round.tally.received());
                     Reply::Failed(Failure::QuorumNotReached { needed, received })
                 }
             };
-            self.finish(origin, reply, out);
+            finish(local, origin, reply, out);
         }
-        self.forget_complete_get(request, out);
+        self.forget_complete_get(local, request, out);
     }
 
     /// Once every target answered (or timed out), forget the round and repair.
-    fn forget_complete_get(&mut self, request: u64, out: &mut Vec<Output>) {
+    fn forget_complete_get<S: Store>(
+        &mut self,
+        local: &mut Local<S>,
+        request: u64,
+        out: &mut Vec<Output>,
+    ) {
         if self
             .gets
             .get(&request)
@@ -463,98 +527,64 @@ impl<S: Store> Node<S> {
             out.push(Output::CancelTimer {
                 timer: crate::message::Timer::Request(request),
             });
-            self.read_repair(round, out);
+            read_repair(local, round, out);
+        }
+    }
+    /// A replica's side of a read repair: merge, answer nothing.
+    pub fn on_repair<S: Store>(
+        local: &mut Local<S>,
+        partition: PartitionId,
+        key: Key,
+        siblings: Siblings,
+    ) {
+        if !local.valid_key(partition, &key) || siblings.check_invariants().is_err() {
+            return local.ignore();
+        }
+        if let Err(error) = local.merge_replica(partition, &key, &siblings) {
+            local.storage_failed(&error);
         }
     }
 
-    /// Send the merged version to every home replica that answered with less (§4.5).
-    fn read_repair(&mut self, round: GetRound, out: &mut Vec<Output>) {
-        if round.merged.is_empty() {
-            return;
-        }
-        for target in round.targets.iter().filter(|t| t.hint.is_none()) {
-            let Some(reply) = round.replies.get(&target.node) else {
-                continue;
-            };
-            if reply.as_ref() == Some(&round.merged) {
-                continue;
-            }
-            self.stats.read_repairs += 1;
-            if target.node == self.id {
-                if let Err(error) = self.merge_replica(round.partition, &round.key, &round.merged) {
-                    self.storage_failed(&error);
-                }
-            } else {
-                let message = Message::Repair {
-                    partition: round.partition,
-                    key: round.key.clone(),
-                    siblings: round.merged.clone(),
-                };
-                self.send(out, target.node, message);
-            }
-        }
-    }
-
-    pub(crate) fn on_repair(&mut self, partition: PartitionId, key: Key, siblings: Siblings) {
-        if !self.valid_key(partition, &key) || siblings.check_invariants().is_err() {
-            return self.ignore();
-        }
-        if let Err(error) = self.merge_replica(partition, &key, &siblings) {
-            self.storage_failed(&error);
-        }
-    }
-
-    fn start_put(
+    fn start_put<S: Store>(
         &mut self,
+        local: &mut Local<S>,
+        routing: &Routing,
         origin: Origin,
         put: NewPut,
         may_forward: bool,
         out: &mut Vec<Output>,
     ) -> Result<(), Failure> {
-        let NewPut {
-            key,
-            context,
-            content,
-            quorum,
-            delete,
-        } = put;
-        let partition = self.admit(&key)?;
-        let sizes = self.sizes(quorum)?;
-        let route = self.route(partition, sizes.replication_factor);
-        if may_forward && !route.homes.contains(&self.id) {
-            if let Some(home) = route.homes.iter().copied().find(|h| self.healthy(*h)) {
-                let command = Command::Put {
-                    key,
-                    context,
-                    content,
-                    quorum,
-                };
-                return self.forward(origin, home, command, delete, out);
+        let partition = self.admit(routing, &put.key)?;
+        let sizes = Self::sizes(local, put.quorum)?;
+        let route = routing.route(partition, sizes.replication_factor);
+        if may_forward && !route.homes.contains(&local.id()) {
+            if let Some(home) = route.homes.iter().copied().find(|h| routing.healthy(*h)) {
+                return self.forward(local, origin, home, put, out);
             }
         }
-        self.stats.puts += 1;
+        local.count().puts += 1;
         let needed = sizes.write_quorum;
         if route.targets.len() < needed {
-            self.stats.quorum_failures += 1;
+            local.count().quorum_failures += 1;
             let received = route.targets.len();
             return Err(Failure::QuorumNotReached { needed, received });
         }
-        let base = self
-            .store
-            .get(partition, &key)
-            .map_err(|e| self.storage_failed(&e))?;
+        let base = local
+            .store()
+            .get(partition, &put.key)
+            .map_err(|e| local.storage_failed(&e))?;
         let mut siblings = base.clone().unwrap_or_default();
         let home_copy = route
             .targets
             .iter()
-            .any(|t| t.node == self.id && t.hint.is_none());
+            .any(|t| t.node == local.id() && t.hint.is_none());
         if !home_copy {
-            self.renew_actor().map_err(|e| self.storage_failed(&e))?;
+            local.renew_actor().map_err(|e| local.storage_failed(&e))?;
         }
-        let dot = self.mint_dot();
-        siblings.update_with_dot(&context, content, dot)?;
-        let request = self.mint_request();
-        let mut version = context;
+        let dot = local.mint_dot();
+        siblings.update_with_dot(&put.context, put.content, dot)?;
+        let request = local.mint_request();
+        let mut version = put.context;
         version.add_dot(dot);
         let mut round = PutRound {
             origin,
@@ -563,77 +593,52 @@ impl<S: Store> Node<S> {
             context: version,
             extras: route.extras.iter().copied().collect(),
             answered: false,
-            delete,
+            delete: put.delete,
         };
-        for target in &route.targets {
-            if target.node == self.id {
-                let stored = match (self.mutant, target.hint) {
-                    (Mutant::AckBeforeLocalWrite, _) => true,
-                    // A home copy: `base` is what the store holds for the key now.
-                    (_, None) => self
-                        .merge_replica_over(partition, &key, base.clone(), &siblings)
-                        .map_err(|e| self.storage_failed(&e))
-                        .is_ok(),
-                    (_, Some(_)) => self
-                        .store_write(partition, &key, &siblings, target.hint)
-                        .is_ok(),
-                };
-                let _ = if stored {
-                    round.tally.succeed(self.id)
-                } else {
-                    round.tally.fail(self.id)
-                };
-                continue;
-            }
-            let message = Message::Write {
-                request,
-                partition,
-                key: key.clone(),
-                siblings: siblings.clone(),
-                hint: target.hint,
-            };
-            self.send(out, target.node, message);
-        }
-        for extra in route.extras.iter().filter(|n| **n != self.id) {
-            let message = Message::Write {
-                request,
-                partition,
-                key: key.clone(),
-                siblings: siblings.clone(),
-                hint: None,
-            };
-            self.send(out, *extra, message);
-        }
+        let written = Written {
+            partition,
+            key: &put.key,
+            siblings: &siblings,
+            base,
+        };
+        send_writes(local, &route, request, written, &mut round, out);
         self.puts.insert(request, round);
-        self.arm_request(out, request);
-        self.progress_put(request, out);
+        arm_request(local, out, request);
+        self.progress_put(local, request, out);
         Ok(())
     }
 
-    fn forward(
+    fn forward<S: Store>(
         &mut self,
+        local: &mut Local<S>,
         origin: Origin,
         home: NodeId,
-        command: Command,
-        delete: bool,
+        put: NewPut,
         out: &mut Vec<Output>,
     ) -> Result<(), Failure> {
-        self.stats.forwarded += 1;
-        let request = self.mint_request();
-        self.forwards.insert(request, (origin, home, delete));
-        self.send(out, home, Message::Forward { request, command });
+        local.count().forwarded += 1;
+        let request = local.mint_request();
+        self.forwards.insert(request, (origin, home, put.delete));
+        let command = Command::Put {
+            key: put.key,
+            context: put.context,
+            content: put.content,
+            quorum: put.quorum,
+        };
+        local.send(out, home, Message::Forward { request, command });
         // The home runs the put under its own request deadline and always answers by
         // then (success or failure); waiting twice as long lets its definitive answer
         // arrive instead of an "unknown outcome" timeout here, while it still bounds a
         // home that crashed.
-        let after_ms = self.config.request_timeout_ms.saturating_mul(2);
-        let timer = crate::message::Timer::Request(request);
+        let after_ms = local.config().request_timeout_ms.saturating_mul(2);
+        let timer = Timer::Request(request);
         out.push(Output::SetTimer { timer, after_ms });
         Ok(())
     }
 
-    pub(crate) fn on_forwarded(
+    pub fn on_forwarded<S: Store>(
         &mut self,
+        local: &mut Local<S>,
         from: NodeId,
         request: u64,
         reply: Reply,
@@ -644,64 +649,22 @@ impl<S: Store> Node<S> {
                 let (origin, delete) = (*origin, *delete);
                 self.forwards.remove(&request);
                 out.push(Output::CancelTimer {
-                    timer: crate::message::Timer::Request(request),
+                    timer: Timer::Request(request),
                 });
                 let reply = match reply {
                     Reply::Put { .. } if delete => Reply::Deleted { existed: true },
                     other => other,
                 };
-                self.finish(origin, reply, out);
+                finish(local, origin, reply, out);
             }
-            _ => self.ignore(),
+            _ => local.ignore(),
         }
     }
 
-    /// Store a replica, or a hint when standing in for `hint` (§4.6: kept apart).
-    pub(crate) fn store_write(
-        &mut self,
-        partition: PartitionId,
-        key: &[u8],
-        siblings: &Siblings,
-        hint: Option<NodeId>,
-    ) -> Result<(), String> {
-        let Some(target) = hint else {
-            return self
-                .merge_replica(partition, key, siblings)
-                .map(|_| ())
-                .map_err(|e| self.storage_failed(&e).to_string());
-        };
-        let hint = HintKey {
-            target,
-            partition,
-            key: key.to_vec(),
-        };
-        let old = self
-            .store
-            .hint(&hint)
-            .map_err(|e| self.storage_failed(&e).to_string())?;
-        if old.is_none() {
-            let held = self
-                .store
-                .hint_count()
-                .map_err(|e| self.storage_failed(&e).to_string())?;
-            if held >= self.config.hints_max {
-                self.stats.hints_refused += 1;
-                return Err(format!(
-                    "hint store full: {held} hints, max {}",
-                    self.config.hints_max
-                ));
-            }
-            self.stats.hints_stored += 1;
-        }
-        let merged = old.map_or_else(|| siblings.clone(), |old| old.merged(siblings));
-        self.store
-            .put_hint(&hint, &merged)
-            .map_err(|e| self.storage_failed(&e).to_string())
-    }
-
+    /// A replica's (or a fallback's) side of a put: store, answer.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn on_write(
-        &mut self,
+    pub fn on_write<S: Store>(
+        local: &mut Local<S>,
         from: NodeId,
         request: u64,
         partition: PartitionId,
@@ -710,46 +673,64 @@ impl<S: Store> Node<S> {
         hint: Option<NodeId>,
         out: &mut Vec<Output>,
     ) {
-        if !self.valid_key(partition, &key)
+        if !local.valid_key(partition, &key)
             || siblings.check_invariants().is_err()
-            || hint == Some(self.id)
+            || hint == Some(local.id())
         {
-            return self.ignore();
+            return local.ignore();
         }
-        let message = match self.store_write(partition, &key, &siblings, hint) {
+        let message = match local.store_write(partition, &key, &siblings, hint) {
             Ok(()) => Message::WriteOk { request },
             Err(reason) => Message::Refused { request, reason },
         };
-        self.send(out, from, message);
+        local.send(out, from, message);
     }
 
-    pub(crate) fn on_write_ok(&mut self, from: NodeId, request: u64, out: &mut Vec<Output>) {
+    pub fn on_write_ok<S: Store>(
+        &mut self,
+        local: &mut Local<S>,
+        from: NodeId,
+        request: u64,
+        out: &mut Vec<Output>,
+    ) {
         let Some(round) = self.puts.get_mut(&request) else {
-            return self.ignore();
+            return local.ignore();
         };
         if !round.tally.succeed(from) && !round.extras.contains(&from) {
-            return self.ignore();
+            return local.ignore();
         }
-        self.progress_put(request, out);
+        self.progress_put(local, request, out);
     }
 
-    pub(crate) fn on_refused(&mut self, from: NodeId, request: u64, out: &mut Vec<Output>) {
+    /// A target refused a get's or put's request; returns whether it was one of ours.
+    pub fn on_refused<S: Store>(
+        &mut self,
+        local: &mut Local<S>,
+        routing: &Routing,
+        from: NodeId,
+        request: u64,
+        out: &mut Vec<Output>,
+    ) -> bool {
         if let Some(round) = self.gets.get_mut(&request) {
             if round.tally.fail(from) {
-                return self.progress_get(request, out);
+                self.progress_get(local, routing, request, out);
+                return true;
             }
         } else if let Some(round) = self.puts.get_mut(&request) {
             if round.tally.fail(from) {
-                return self.progress_put(request, out);
+                self.progress_put(local, request, out);
+                return true;
             }
-        } else if self.awaiting.get(&request).is_some_and(|a| a.peer == from) {
-            self.forget_awaiting(request);
-            return;
         }
-        self.ignore();
+        false
     }
 
-    fn progress_put(&mut self, request: u64, out: &mut Vec<Output>) {
+    fn progress_put<S: Store>(
+        &mut self,
+        local: &mut Local<S>,
+        request: u64,
+        out: &mut Vec<Output>,
+    ) {
         let Some(round) = self.puts.get_mut(&request) else {
             return;
         };
@@ -764,12 +745,12 @@ impl<S: Store> Node<S> {
                     context: round.context.clone(),
                 },
                 _ => {
-                    self.stats.quorum_failures += 1;
+                    local.count().quorum_failures += 1;
                     let (needed, received) = (round.tally.needed(), round.tally.received());
                     Reply::Failed(Failure::QuorumNotReached { needed, received })
                 }
             };
-            self.finish(origin, reply, out);
+            finish(local, origin, reply, out);
         }
         if self
             .puts
@@ -778,64 +759,196 @@ impl<S: Store> Node<S> {
         {
             self.puts.remove(&request);
             out.push(Output::CancelTimer {
-                timer: crate::message::Timer::Request(request),
+                timer: Timer::Request(request),
             });
         }
     }
 
-    /// A request's deadline passed: answer if not yet, suspect the silent, repair.
-    pub(crate) fn on_request_timeout(&mut self, request: u64, out: &mut Vec<Output>) {
+    /// A request's deadline passed: answer if not yet, repair; returns the targets
+    /// that stayed silent, for the failure detector to suspect.
+    pub fn on_request_timeout<S: Store>(
+        &mut self,
+        local: &mut Local<S>,
+        request: u64,
+        out: &mut Vec<Output>,
+    ) -> Vec<NodeId> {
         if let Some(round) = self.gets.remove(&request) {
-            self.suspect_all(round.tally.silent().collect());
+            let silent = round.tally.silent().collect();
             if !round.answered {
-                self.stats.timeouts += 1;
-                let (needed, received) = (round.tally.needed(), round.tally.received());
-                self.finish(
-                    round.origin,
-                    Reply::Failed(Failure::Timeout { needed, received }),
-                    out,
-                );
+                timed_out(local, round.origin, &round.tally, out);
             }
-            self.read_repair(round, out);
+            read_repair(local, round, out);
+            silent
         } else if let Some(round) = self.puts.remove(&request) {
-            self.suspect_all(round.tally.silent().collect());
             if !round.answered {
-                self.stats.timeouts += 1;
-                let (needed, received) = (round.tally.needed(), round.tally.received());
-                self.finish(
-                    round.origin,
-                    Reply::Failed(Failure::Timeout { needed, received }),
-                    out,
-                );
+                timed_out(local, round.origin, &round.tally, out);
             }
+            round.tally.silent().collect()
         } else if let Some((origin, home, _)) = self.forwards.remove(&request) {
-            self.suspect_all(vec![home]);
-            self.stats.timeouts += 1;
-            self.finish(
-                origin,
-                Reply::Failed(Failure::Timeout {
-                    needed: 1,
-                    received: 0,
-                }),
-                out,
-            );
+            local.count().timeouts += 1;
+            let failure = Failure::Timeout {
+                needed: 1,
+                received: 0,
+            };
+            finish(local, origin, Reply::Failed(failure), out);
+            vec![home]
+        } else {
+            Vec::new()
         }
-    }
-
-    pub(crate) fn suspect_all(&mut self, nodes: Vec<NodeId>) {
-        self.suspected
-            .extend(nodes.into_iter().filter(|n| *n != self.id));
-    }
-
-    /// A key from a peer is acceptable: non-empty, within limits, in the named partition.
-    pub(crate) fn valid_key(&self, partition: PartitionId, key: &[u8]) -> bool {
-        !key.is_empty()
-            && key.len() <= limits::KEY_BYTES_MAX
-            && crate::hash::partition_of_key(key, self.config.ring.partitions) == partition
     }
 }
 
-/// Count a get reply (`None`: the replica failed to read) and merge what it holds.
+/// A put's new version, and what the coordinator's store held before it.
+struct Written<'a> {
+    partition: PartitionId,
+    key: &'a [u8],
+    siblings: &'a Siblings,
+    base: Option<Siblings>,
+}
+
+/// Write locally when this node is a target (counting its own acknowledgement) and
+/// send the version to every other target and to new homes receiving the partition.
+fn send_writes<S: Store>(
+    local: &mut Local<S>,
+    route: &Route,
+    request: u64,
+    written: Written,
+    round: &mut PutRound,
+    out: &mut Vec<Output>,
+) {
+    let Written {
+        partition,
+        key,
+        siblings,
+        base,
+    } = written;
+    let me = local.id();
+    for target in &route.targets {
+        if target.node == me {
+            let stored = write_own(local, partition, key, siblings, base.clone(), target.hint);
+            let _ = if stored {
+                round.tally.succeed(me)
+            } else {
+                round.tally.fail(me)
+            };
+            continue;
+        }
+        let message = Message::Write {
+            request,
+            partition,
+            key: key.to_vec(),
+            siblings: siblings.clone(),
+            hint: target.hint,
+        };
+        local.send(out, target.node, message);
+    }
+    for extra in route.extras.iter().filter(|n| **n != me) {
+        let message = Message::Write {
+            request,
+            partition,
+            key: key.to_vec(),
+            siblings: siblings.clone(),
+            hint: None,
+        };
+        local.send(out, *extra, message);
+    }
+}
+
+/// The coordinator's own write: into its home copy (`base` is what the store holds
+/// for the key now) or its hint store. Returns whether it is stored.
+fn write_own<S: Store>(
+    local: &mut Local<S>,
+    partition: PartitionId,
+    key: &[u8],
+    siblings: &Siblings,
+    base: Option<Siblings>,
+    hint: Option<NodeId>,
+) -> bool {
+    #[cfg(feature = "mutants")]
+    if local.planted(Mutant::AckBeforeLocalWrite) {
+        return true;
+    }
+    match hint {
+        None => local
+            .merge_replica_over(partition, key, base, siblings)
+            .map_err(|e| local.storage_failed(&e))
+            .is_ok(),
+        Some(_) => local.store_write(partition, key, siblings, hint).is_ok(),
+    }
+}
+
+/// Deliver a request's answer to whoever waits for it.
+fn finish<S: Store>(local: &Local<S>, origin: Origin, reply: Reply, out: &mut Vec<Output>) {
+    match origin {
+        Origin::Client(request) => local.reply(out, request, reply),
+        Origin::Forwarded { from, request } => {
+            local.send(out, from, Message::Forwarded { request, reply })
+        }
+    }
+}
+
+/// Answer a request whose deadline passed before its quorum.
+fn timed_out<S: Store>(local: &mut Local<S>, origin: Origin, tally: &Tally, out: &mut Vec<Output>) {
+    local.count().timeouts += 1;
+    let (needed, received) = (tally.needed(), tally.received());
+    let failure = Failure::Timeout { needed, received };
+    finish(local, origin, Reply::Failed(failure), out);
+}
+
+fn arm_request<S: Store>(local: &Local<S>, out: &mut Vec<Output>, request: u64) {
+    let after_ms = local.config().request_timeout_ms;
+    let timer = Timer::Request(request);
+    out.push(Output::SetTimer { timer, after_ms });
+}
+
+fn read_local<S: Store>(
+    local: &mut Local<S>,
+    partition: PartitionId,
+    key: &[u8],
+    hint: Option<NodeId>,
+) -> Result<Option<Siblings>, StoreError> {
+    let result = match hint {
+        None => local.store().get(partition, key),
+        Some(target) => local.store().hint(&HintKey {
+            target,
+            partition,
+            key: key.to_vec(),
+        }),
+    };
+    if result.is_err() {
+        local.count().storage_errors += 1;
+    }
+    result
+}
+
+/// Send the merged version to every home replica that answered with less (§4.5).
+fn read_repair<S: Store>(local: &mut Local<S>, round: GetRound, out: &mut Vec<Output>) {
+    if round.merged.is_empty() {
+        return;
+    }
+    for target in round.targets.iter().filter(|t| t.hint.is_none()) {
+        let Some(reply) = round.replies.get(&target.node) else {
+            continue;
+        };
+        if reply.as_ref() == Some(&round.merged) {
+            continue;
+        }
+        local.count().read_repairs += 1;
+        if target.node == local.id() {
+            if let Err(error) = local.merge_replica(round.partition, &round.key, &round.merged) {
+                local.storage_failed(&error);
+            }
+        } else {
+            let message = Message::Repair {
+                partition: round.partition,
+                key: round.key.clone(),
+                siblings: round.merged.clone(),
+            };
+            local.send(out, target.node, message);
+        }
+    }
+}
+
 fn record_read(round: &mut GetRound, from: NodeId, reply: Option<Option<Siblings>>) {
     match reply {
         Some(siblings) => {

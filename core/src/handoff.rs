@@ -1,196 +1,185 @@
-//! Hinted handoff and peer probing (Dynamo §4.6, §4.8 failure detection).
+//! Hinted handoff (Dynamo §4.6).
 //!
 //! A fallback that took a write for an unreachable home node keeps it in its hint store,
-//! apart from its own replicas. Every handoff round it offers up to `handoff_batch` hints
-//! whose home node it believes reachable; it deletes a hint only once the home node
-//! acknowledged the delivery *and* the hint has not changed since it was sent (a newer
-//! write merged into it must be delivered too).
+//! apart from its own replicas. Every handoff round [`Handoff`] offers up to
+//! `handoff_batch` hints whose home node it believes reachable; it deletes a hint only
+//! once the home node acknowledged the delivery *and* the hint has not changed since it
+//! was sent (a newer write merged into it must be delivered too).
 //!
 //! Invariants:
 //! - a hint is deleted only after a `HandoffOk` for exactly the version delivered;
 //! - at most one delivery per hint is in flight;
-//! - a background request unanswered for `AWAIT_ROUNDS_MAX` rounds marks its peer
-//!   suspected and is forgotten (the work is retried later).
+//! - a delivery unanswered for `AWAIT_ROUNDS_MAX` rounds is forgotten and its peer
+//!   suspected (the hint is offered again later).
 
-use crate::message::{Message, Output};
-use crate::node::{AwaitKind, Awaiting, Mutant, Node};
+use crate::detector::{FailureDetector, AWAIT_ROUNDS_MAX};
+use crate::local::Local;
+use crate::message::{Message, Output, RefuseReason};
+#[cfg(feature = "mutants")]
+use crate::mutant::Mutant;
 use crate::store::{HintKey, Store};
 use crate::types::NodeId;
 use crate::version::Siblings;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Handoff rounds a background request may wait before its peer is suspected.
-pub const AWAIT_ROUNDS_MAX: u32 = 3;
 /// Hints examined per round, so a round stays bounded with many unreachable targets.
 pub const HANDOFF_SCAN_MAX: usize = 4096;
 
-impl<S: Store> Node<S> {
-    pub(crate) fn handoff_round(&mut self, out: &mut Vec<Output>) {
-        self.age_awaiting();
-        let hints = match self
-            .store
-            .hints(self.handoff_cursor.as_ref(), HANDOFF_SCAN_MAX)
-        {
+/// A hint sent to its home node, awaiting the acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Delivery {
+    peer: NodeId,
+    hint: HintKey,
+    /// The version sent: the hint is deleted only if it is still exactly this.
+    siblings: Siblings,
+    /// Handoff rounds waited.
+    rounds: u32,
+}
+
+/// Hint delivery state (see the module documentation).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Handoff {
+    deliveries: BTreeMap<u64, Delivery>,
+    /// Where the next round's scan of the hint store starts.
+    cursor: Option<HintKey>,
+}
+
+impl Handoff {
+    /// Offer up to `handoff_batch` hints whose home is believed reachable.
+    pub fn round<S: Store>(
+        &mut self,
+        local: &mut Local<S>,
+        detector: &FailureDetector,
+        out: &mut Vec<Output>,
+    ) {
+        let hints = match local.store().hints(self.cursor.as_ref(), HANDOFF_SCAN_MAX) {
             Ok(hints) => hints,
             Err(error) => {
-                self.storage_failed(&error);
+                local.storage_failed(&error);
                 return;
             }
         };
-        self.handoff_cursor = match hints.last() {
+        self.cursor = match hints.last() {
             Some((hint, _)) if hints.len() == HANDOFF_SCAN_MAX => Some(hint.clone()),
             _ => None,
         };
-        let in_flight: BTreeSet<HintKey> = self
-            .awaiting
-            .values()
-            .filter_map(|a| match &a.kind {
-                AwaitKind::Handoff { hint, .. } => Some(hint.clone()),
-                _ => None,
-            })
-            .collect();
+        let in_flight: BTreeSet<&HintKey> = self.deliveries.values().map(|d| &d.hint).collect();
         let ready = hints
             .into_iter()
-            .filter(|(hint, _)| self.healthy(hint.target) && !in_flight.contains(hint))
-            .take(self.config.handoff_batch)
+            .filter(|(hint, _)| detector.healthy(hint.target) && !in_flight.contains(hint))
+            .take(local.config().handoff_batch)
             .collect::<Vec<_>>();
         for (hint, siblings) in ready {
-            self.deliver_hint(hint, siblings, out);
+            self.deliver(local, hint, siblings, out);
         }
     }
 
-    fn deliver_hint(&mut self, hint: HintKey, siblings: Siblings, out: &mut Vec<Output>) {
-        let request = self.mint_request();
-        let target = hint.target;
+    fn deliver<S: Store>(
+        &mut self,
+        local: &mut Local<S>,
+        hint: HintKey,
+        siblings: Siblings,
+        out: &mut Vec<Output>,
+    ) {
+        let request = local.mint_request();
+        let peer = hint.target;
         let message = Message::Handoff {
             request,
             hint: hint.clone(),
             siblings: siblings.clone(),
         };
-        self.send(out, target, message);
-        if self.mutant == Mutant::DeleteHintBeforeAck {
-            let _ = self.store.remove_hint(&hint);
+        local.send(out, peer, message);
+        #[cfg(feature = "mutants")]
+        if local.planted(Mutant::DeleteHintBeforeAck) {
+            let _ = local.store_mut().remove_hint(&hint);
             return;
         }
-        let kind = AwaitKind::Handoff { hint, siblings };
-        self.awaiting.insert(
-            request,
-            Awaiting {
-                peer: target,
-                kind,
-                rounds: 0,
-            },
-        );
+        let delivery = Delivery {
+            peer,
+            hint,
+            siblings,
+            rounds: 0,
+        };
+        self.deliveries.insert(request, delivery);
     }
 
-    /// Forget background requests that waited too long and suspect their peers.
-    fn age_awaiting(&mut self) {
+    /// One round passed: forget deliveries that waited too long; returns their peers.
+    pub fn age(&mut self) -> Vec<NodeId> {
         let mut expired = Vec::new();
-        for (request, awaiting) in self.awaiting.iter_mut() {
-            awaiting.rounds += 1;
-            if awaiting.rounds > AWAIT_ROUNDS_MAX {
-                expired.push(*request);
+        self.deliveries.retain(|_, delivery| {
+            delivery.rounds += 1;
+            let keep = delivery.rounds <= AWAIT_ROUNDS_MAX;
+            if !keep {
+                expired.push(delivery.peer);
             }
-        }
-        for request in expired {
-            if let Some(peer) = self.forget_awaiting(request) {
-                self.suspect_all(vec![peer]);
-            }
-        }
+            keep
+        });
+        expired
     }
 
-    /// Stop waiting for `request` (expired or refused); a transfer chunk becomes
-    /// sendable again from its cursor. Returns the peer it was sent to.
-    pub(crate) fn forget_awaiting(&mut self, request: u64) -> Option<NodeId> {
-        let awaiting = self.awaiting.remove(&request)?;
-        if let AwaitKind::Transfer { partition, .. } = awaiting.kind {
-            if let Some(outgoing) = self.outgoing.get_mut(&(partition, awaiting.peer)) {
-                outgoing.in_flight = None;
-            }
+    /// A peer refused `request`: forget it if it was a delivery to that peer.
+    pub fn forget(&mut self, request: u64, from: NodeId) -> bool {
+        if self
+            .deliveries
+            .get(&request)
+            .is_some_and(|d| d.peer == from)
+        {
+            self.deliveries.remove(&request);
+            return true;
         }
-        Some(awaiting.peer)
+        false
     }
 
-    pub(crate) fn on_handoff(
-        &mut self,
+    /// The home node's side: merge a delivered hint into its replica.
+    pub fn on_handoff<S: Store>(
+        local: &mut Local<S>,
         from: NodeId,
         request: u64,
         hint: HintKey,
         siblings: Siblings,
         out: &mut Vec<Output>,
     ) {
-        let valid = hint.target == self.id
-            && self.valid_key(hint.partition, &hint.key)
+        let valid = hint.target == local.id()
+            && local.valid_key(hint.partition, &hint.key)
             && siblings.check_invariants().is_ok();
         if !valid {
-            return self.ignore();
+            return local.ignore();
         }
-        let message = match self.merge_replica(hint.partition, &hint.key, &siblings) {
+        let message = match local.merge_replica(hint.partition, &hint.key, &siblings) {
             Ok(_) => Message::HandoffOk { request },
-            Err(error) => Message::Refused {
-                request,
-                reason: self.storage_failed(&error).to_string(),
-            },
+            Err(error) => {
+                local.storage_failed(&error);
+                let message = error.message;
+                let reason = RefuseReason::Storage { message };
+                Message::Refused { request, reason }
+            }
         };
-        self.send(out, from, message);
+        local.send(out, from, message);
     }
 
-    pub(crate) fn on_handoff_ok(&mut self, from: NodeId, request: u64) {
-        let Some(Awaiting {
-            peer,
-            kind: AwaitKind::Handoff { hint, siblings },
-            ..
-        }) = self.awaiting.get(&request).cloned()
-        else {
-            return self.ignore();
-        };
-        if peer != from {
-            return self.ignore();
+    pub fn on_handoff_ok<S: Store>(&mut self, local: &mut Local<S>, from: NodeId, request: u64) {
+        if self.deliveries.get(&request).is_none_or(|d| d.peer != from) {
+            return local.ignore();
         }
-        self.awaiting.remove(&request);
-        match self.store.hint(&hint) {
-            Ok(Some(current)) if current == siblings => match self.store.remove_hint(&hint) {
-                Ok(()) => self.stats.hints_delivered += 1,
-                Err(error) => {
-                    self.storage_failed(&error);
+        let Delivery { hint, siblings, .. } =
+            self.deliveries.remove(&request).expect("checked above");
+        match local.store().hint(&hint) {
+            Ok(Some(current)) if current == siblings => {
+                match local.store_mut().remove_hint(&hint) {
+                    Ok(()) => local.count().hints_delivered += 1,
+                    Err(error) => {
+                        local.storage_failed(&error);
+                    }
                 }
-            },
+            }
             Ok(_) => {}
             Err(error) => {
-                self.storage_failed(&error);
+                local.storage_failed(&error);
             }
         }
     }
 
-    /// Probe suspected peers; any answer clears the suspicion.
-    pub(crate) fn probe(&mut self, out: &mut Vec<Output>) {
-        let probing: BTreeSet<NodeId> = self
-            .awaiting
-            .values()
-            .filter(|a| matches!(a.kind, AwaitKind::Ping))
-            .map(|a| a.peer)
-            .collect();
-        let targets: Vec<NodeId> = self.suspected.difference(&probing).copied().collect();
-        for peer in targets {
-            let request = self.mint_request();
-            self.send(out, peer, Message::Ping { request });
-            self.awaiting.insert(
-                request,
-                Awaiting {
-                    peer,
-                    kind: AwaitKind::Ping,
-                    rounds: 0,
-                },
-            );
-        }
-    }
-
-    pub(crate) fn on_pong(&mut self, from: NodeId, request: u64) {
-        match self.awaiting.get(&request) {
-            Some(awaiting) if awaiting.peer == from && awaiting.kind == AwaitKind::Ping => {
-                self.awaiting.remove(&request);
-            }
-            _ => self.ignore(),
-        }
+    pub fn in_flight(&self) -> usize {
+        self.deliveries.len()
     }
 }

@@ -96,13 +96,18 @@
 
 mod antientropy;
 pub mod clock;
+pub mod config;
 mod coordinator;
+mod detector;
 mod gossip;
 mod handoff;
 pub mod hash;
+mod local;
 pub mod membership;
 pub mod merkle;
 pub mod message;
+#[cfg(feature = "mutants")]
+pub mod mutant;
 pub mod node;
 pub mod prng;
 pub mod quorum;

@@ -147,6 +147,18 @@ pub enum Failure {
     Membership { reason: String },
 }
 
+/// Why a replica refused a peer's request (carried for operators' logs; the
+/// requester only counts the refusal).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Error, Serialize, Deserialize)]
+pub enum RefuseReason {
+    #[error("storage failed: {message}")]
+    Storage { message: String },
+    #[error("hint store full: {held} hints, max {max}")]
+    HintsFull { held: usize, max: usize },
+    #[error("transfer of epoch {theirs}, this node is at epoch {ours}")]
+    EpochMismatch { theirs: u64, ours: u64 },
+}
+
 /// Messages between nodes. Pairs: `Read`/`ReadOk`, `Write`/`WriteOk`, `Handoff`/`HandoffOk`,
 /// `Transfer`/`TransferOk`, `Ping`/`Pong`; `Forward`/`Forwarded`; anti-entropy walks.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,7 +190,7 @@ pub enum Message {
     /// A replica refused or failed a request (storage error, hint store full).
     Refused {
         request: u64,
-        reason: String,
+        reason: RefuseReason,
     },
     /// Read repair: a replica was seen stale; no answer expected.
     Repair {

@@ -260,7 +260,7 @@ thread_local! {
 /// roots alone, and a run writes few distinct stores, so a pass is remembered by a
 /// fingerprint of both; the cheap checks of volatile state run every time.
 fn full_invariants(node: &Node<MemoryStore>) -> Result<(), String> {
-    node.check_invariants()?;
+    node.check_invariants().map_err(|e| e.to_string())?;
     let mut hasher = DefaultHasher::new();
     node.store().hash(&mut hasher);
     for partition in 0..node.config().ring.partitions {
@@ -271,7 +271,7 @@ fn full_invariants(node: &Node<MemoryStore>) -> Result<(), String> {
     if FULL_CHECKS_PASSED.with(|passed| passed.borrow().contains(&fingerprint)) {
         return Ok(());
     }
-    node.check_invariants_full()?;
+    node.check_invariants_full().map_err(|e| e.to_string())?;
     FULL_CHECKS_PASSED.with(|passed| {
         let mut passed = passed.borrow_mut();
         if passed.len() >= FULL_CHECKS_REMEMBERED {

@@ -106,7 +106,7 @@ pub fn node_invariants(node: &NodeState) -> Result<(), String> {
         return Err(broken.clone());
     }
     if let Some(running) = node.node() {
-        running.check_invariants()?;
+        running.check_invariants().map_err(|e| e.to_string())?;
     }
     let store = node.store();
     for (partition, key, siblings) in store.replicas() {

@@ -216,7 +216,7 @@ fn describe_request(message: &Message) -> Option<MessageView> {
             hinted(plain.detail(format!("version {}", siblings.clock())), *hint)
         }
         Message::WriteOk { request } => plain.peer(*request),
-        Message::Refused { request, reason } => plain.peer(*request).detail(reason.clone()),
+        Message::Refused { request, reason } => plain.peer(*request).detail(reason.to_string()),
         Message::Repair {
             partition,
             key,

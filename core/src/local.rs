@@ -1,0 +1,353 @@
+//! What a node holds for itself: its identity, settings, store and Merkle trees, the
+//! actor it mints versions as, its request ids, PRNG and counters (Dynamo §4.4, §4.7,
+//! §5). Every sub-state machine of a `Node` works through this one
+//! owner of local state, by method, never by field.
+//!
+//! Invariants:
+//! - every replica write goes through [`Local::merge_replica`], which keeps the
+//!   partition's Merkle tree equal to a rebuild from the store;
+//! - each dot minted is fresh: `(actor, counter)` with a counter that only grows within
+//!   an incarnation, and every start or renewal takes a new incarnation;
+//! - request ids never repeat across incarnations (the incarnation is in the high bits);
+//! - the hint store never holds more than `hints_max` hints.
+
+use crate::clock::Dot;
+use crate::config::NodeConfig;
+use crate::merkle::{key_digest, MerkleTree};
+use crate::message::{Failure, Message, Output, RefuseReason, Reply, RequestId};
+#[cfg(feature = "mutants")]
+use crate::mutant::Mutant;
+use crate::prng::Prng;
+use crate::store::{HintKey, Store, StoreError};
+use crate::types::{limits, ActorId, NodeId, PartitionId};
+use crate::version::Siblings;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Metadata name of the last incarnation taken.
+const META_INCARNATION: &str = "incarnation";
+
+/// Counters of what the node did, for metrics and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeStats {
+    pub gets: u64,
+    pub puts: u64,
+    pub forwarded: u64,
+    pub quorum_failures: u64,
+    pub timeouts: u64,
+    pub read_repairs: u64,
+    pub hints_stored: u64,
+    pub hints_refused: u64,
+    pub hints_delivered: u64,
+    pub anti_entropy_rounds: u64,
+    pub anti_entropy_keys_repaired: u64,
+    pub transfer_keys_sent: u64,
+    pub transfer_keys_received: u64,
+    pub partitions_dropped: u64,
+    pub gossip_received: u64,
+    pub membership_changes: u64,
+    pub ignored_messages: u64,
+    pub storage_errors: u64,
+    /// New incarnations taken while running (coordinating off-home, dropped partitions).
+    pub actor_renewals: u64,
+}
+
+/// A node's local state (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Local<S> {
+    id: NodeId,
+    config: NodeConfig,
+    store: S,
+    trees: BTreeMap<PartitionId, MerkleTree>,
+    actor: ActorId,
+    dot_counter: u64,
+    next_request: u64,
+    prng: Prng,
+    stats: NodeStats,
+    #[cfg(feature = "mutants")]
+    mutant: Mutant,
+}
+
+impl<S: Store> Local<S> {
+    /// Take a new incarnation of `store` and rebuild its trees.
+    pub fn open(id: NodeId, config: NodeConfig, mut store: S) -> Result<Self, StoreError> {
+        let incarnation = next_incarnation(&mut store)?;
+        let trees = rebuild_trees(&store)?;
+        let seed = config.seed ^ u64::from(id.0).rotate_left(32) ^ u64::from(incarnation);
+        Ok(Self {
+            id,
+            config,
+            store,
+            trees,
+            actor: ActorId::new(id, incarnation),
+            dot_counter: 0,
+            next_request: 1,
+            prng: Prng::new(seed),
+            stats: NodeStats::default(),
+            #[cfg(feature = "mutants")]
+            mutant: Mutant::None,
+        })
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    pub fn replication_factor(&self) -> usize {
+        self.config.ring.replication_factor
+    }
+
+    pub fn actor(&self) -> ActorId {
+        self.actor
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
+    /// The counters, for the sub-machine that just did something worth counting.
+    pub fn count(&mut self) -> &mut NodeStats {
+        &mut self.stats
+    }
+
+    pub fn tree(&self, partition: PartitionId) -> Option<&MerkleTree> {
+        self.trees.get(&partition)
+    }
+
+    /// A uniformly chosen index below `bound` (> 0) from the node's seeded PRNG.
+    pub fn pick(&mut self, bound: usize) -> usize {
+        self.prng.below(bound as u64) as usize
+    }
+
+    /// Whether the planted bug `mutant` is switched on (never, without the feature).
+    #[cfg(feature = "mutants")]
+    pub fn planted(&self, mutant: Mutant) -> bool {
+        self.mutant == mutant
+    }
+
+    #[cfg(feature = "mutants")]
+    pub fn set_mutant(&mut self, mutant: Mutant) {
+        self.mutant = mutant;
+    }
+
+    /// A request id no earlier incarnation of this node used: the incarnation in the
+    /// high 32 bits, a counter in the low 32. Peers echo ids in their answers, and a
+    /// late answer to a request of a previous incarnation must not be counted for a
+    /// new request (the model checker found a read missing an acknowledged put that
+    /// way after a restart). The counter wraps after 2^32 requests of one incarnation,
+    /// long after any answer to the first could still arrive.
+    pub fn mint_request(&mut self) -> u64 {
+        let counter = self.next_request as u32;
+        self.next_request = self.next_request.wrapping_add(1);
+        (u64::from(self.actor.incarnation) << 32) | u64::from(counter)
+    }
+
+    /// Take a new incarnation, so the next dots belong to an actor that never minted
+    /// before. Needed whenever this node's main store may lack one of its own current
+    /// dots for a key it coordinates (it coordinates without being a home, or it
+    /// dropped a partition): minting `(actor, c)` there would make the sibling set's
+    /// clock claim every earlier dot of `actor`, so a sync would discard one it never
+    /// saw (DVVSet assumes an actor's dots for a key reach its own replica).
+    pub fn renew_actor(&mut self) -> Result<(), StoreError> {
+        let incarnation = next_incarnation(&mut self.store)?;
+        self.actor = ActorId::new(self.id, incarnation);
+        self.dot_counter = 0;
+        self.stats.actor_renewals += 1;
+        Ok(())
+    }
+
+    pub fn mint_dot(&mut self) -> Dot {
+        self.dot_counter += 1;
+        Dot::new(self.actor, self.dot_counter)
+    }
+
+    pub fn send(&self, out: &mut Vec<Output>, to: NodeId, message: Message) {
+        debug_assert_ne!(to, self.id, "a node never sends to itself");
+        out.push(Output::Send { to, message });
+    }
+
+    pub fn reply(&self, out: &mut Vec<Output>, request: RequestId, reply: Reply) {
+        out.push(Output::Reply { request, reply });
+    }
+
+    pub fn ignore(&mut self) {
+        self.stats.ignored_messages += 1;
+    }
+
+    pub fn storage_failed(&mut self, error: &StoreError) -> Failure {
+        self.stats.storage_errors += 1;
+        Failure::Storage {
+            message: error.message.clone(),
+        }
+    }
+
+    /// A key from a peer is acceptable: non-empty, within limits, in the named partition.
+    pub fn valid_key(&self, partition: PartitionId, key: &[u8]) -> bool {
+        !key.is_empty()
+            && key.len() <= limits::KEY_BYTES_MAX
+            && crate::hash::partition_of_key(key, self.config.ring.partitions) == partition
+    }
+
+    /// Merge `incoming` into the stored replica of `key`, keeping its Merkle tree in
+    /// step. Returns the merged set and whether anything changed.
+    pub fn merge_replica(
+        &mut self,
+        partition: PartitionId,
+        key: &[u8],
+        incoming: &Siblings,
+    ) -> Result<(Siblings, bool), StoreError> {
+        let old = self.store.get(partition, key)?;
+        self.merge_replica_over(partition, key, old, incoming)
+    }
+
+    /// [`Self::merge_replica`] when the caller has just read `old` from the store
+    /// in this step (a coordinator's own put): saves reading it twice.
+    pub fn merge_replica_over(
+        &mut self,
+        partition: PartitionId,
+        key: &[u8],
+        old: Option<Siblings>,
+        incoming: &Siblings,
+    ) -> Result<(Siblings, bool), StoreError> {
+        let merged = match &old {
+            Some(old) => old.merged(incoming),
+            None => incoming.clone(),
+        };
+        if old.as_ref() == Some(&merged) {
+            return Ok((merged, false));
+        }
+        self.store.put(partition, key, &merged)?;
+        let old_digest = old.as_ref().map(|old| key_digest(key, old));
+        let tree = self.trees.entry(partition).or_default();
+        tree.update(key, old_digest, Some(key_digest(key, &merged)));
+        Ok((merged, true))
+    }
+
+    /// Store a replica, or a hint when standing in for `hint` (§4.6: kept apart).
+    pub fn store_write(
+        &mut self,
+        partition: PartitionId,
+        key: &[u8],
+        siblings: &Siblings,
+        hint: Option<NodeId>,
+    ) -> Result<(), RefuseReason> {
+        let refuse = |local: &mut Self, error: StoreError| {
+            local.storage_failed(&error);
+            RefuseReason::Storage {
+                message: error.message,
+            }
+        };
+        let Some(target) = hint else {
+            return match self.merge_replica(partition, key, siblings) {
+                Ok(_) => Ok(()),
+                Err(error) => Err(refuse(self, error)),
+            };
+        };
+        let hint = HintKey {
+            target,
+            partition,
+            key: key.to_vec(),
+        };
+        let old = match self.store.hint(&hint) {
+            Ok(old) => old,
+            Err(error) => return Err(refuse(self, error)),
+        };
+        if old.is_none() {
+            self.admit_hint().map_err(|reason| match reason {
+                HintAdmission::Full(reason) => reason,
+                HintAdmission::Failed(error) => refuse(self, error),
+            })?;
+        }
+        let merged = old.map_or_else(|| siblings.clone(), |old| old.merged(siblings));
+        self.store
+            .put_hint(&hint, &merged)
+            .map_err(|error| refuse(self, error))
+    }
+
+    /// Room for one more hint, or why not.
+    fn admit_hint(&mut self) -> Result<(), HintAdmission> {
+        let held = self.store.hint_count().map_err(HintAdmission::Failed)?;
+        let max = self.config.hints_max;
+        if held >= max {
+            self.stats.hints_refused += 1;
+            return Err(HintAdmission::Full(RefuseReason::HintsFull { held, max }));
+        }
+        self.stats.hints_stored += 1;
+        Ok(())
+    }
+
+    /// Drop a partition this node no longer replicates, with its tree; its own dots
+    /// of the dropped keys now live only elsewhere, so it takes a new actor.
+    pub fn drop_partition(&mut self, partition: PartitionId) -> Result<(), StoreError> {
+        self.store.drop_partition(partition)?;
+        self.trees.remove(&partition);
+        self.stats.partitions_dropped += 1;
+        self.renew_actor()
+    }
+
+    /// Every Merkle tree equal to a rebuild from the store (a full scan: tests only).
+    pub fn trees_match_store(&self) -> Result<(), LocalInvariantError> {
+        let rebuilt = rebuild_trees(&self.store)?;
+        for partition in self.store.partitions()? {
+            let live = self.trees.get(&partition).map(MerkleTree::root);
+            let fresh = rebuilt.get(&partition).map(MerkleTree::root);
+            if live.unwrap_or_default() != fresh.unwrap_or_default() {
+                return Err(LocalInvariantError::TreeDiffers { partition });
+            }
+        }
+        Ok(())
+    }
+}
+
+enum HintAdmission {
+    Full(RefuseReason),
+    Failed(StoreError),
+}
+
+/// A broken invariant of local state, found by a full check.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LocalInvariantError {
+    #[error("merkle tree of {partition} differs from its rebuild")]
+    TreeDiffers { partition: PartitionId },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn next_incarnation<S: Store>(store: &mut S) -> Result<u32, StoreError> {
+    let previous = match store.meta(META_INCARNATION)? {
+        Some(bytes) if bytes.len() == 4 => {
+            u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+        }
+        Some(_) => return Err(StoreError::new("stored incarnation is not 4 bytes")),
+        None => 0,
+    };
+    let incarnation = previous
+        .checked_add(1)
+        .ok_or_else(|| StoreError::new("incarnation counter exhausted"))?;
+    store.put_meta(META_INCARNATION, &incarnation.to_le_bytes())?;
+    Ok(incarnation)
+}
+
+fn rebuild_trees<S: Store>(store: &S) -> Result<BTreeMap<PartitionId, MerkleTree>, StoreError> {
+    let mut trees = BTreeMap::new();
+    for partition in store.partitions()? {
+        trees.insert(partition, MerkleTree::from_store(store, partition, 256)?);
+    }
+    Ok(trees)
+}
