@@ -15,7 +15,8 @@
 //! | [`hash`] | §4.2 | MD5 key -> 128-bit ring position -> partition |
 //! | [`ring`] | §4.2, §4.3, §6.2 | equal partitions (strategy 3), weighted claim, preference lists; strategy 1 for comparison |
 //! | [`clock`] | §4.4 | version vectors, dots, causality |
-//! | [`version`] | §4.4 | sibling sets (dotted version vectors), contexts, tombstones |
+//! | [`version`] | §4.4 | sibling sets (dotted version vectors), tombstones |
+//! | [`context`] | §4.4 | the opaque context codec: bytes (postcard varints, checksum) and base64url text |
 //! | [`merkle`] | §4.7 | per-partition Merkle trees for anti-entropy |
 //! | [`membership`] | §4.8 | the gossiped membership view, a CRDT |
 //! | [`store`] | §5 | the synchronous storage trait and an in-memory store |
@@ -97,6 +98,7 @@
 mod antientropy;
 pub mod clock;
 pub mod config;
+pub mod context;
 mod coordinator;
 mod detector;
 mod gossip;

@@ -25,6 +25,7 @@
 //!   panic.
 
 use crate::hash::key_position;
+use crate::prng::{mix64, GOLDEN_GAMMA};
 use crate::store::{Store, StoreError};
 use crate::types::{Key, PartitionId};
 use crate::version::Siblings;
@@ -346,19 +347,16 @@ fn replace_child(parent: u128, position: usize, old: u128, new: u128) -> u128 {
 }
 
 /// A bijection of a child's hash, keyed by its position among its siblings (so that
-/// children do not commute): two splitmix64 finalisers, the second keyed by the first.
+/// children do not commute): two SplitMix64 finalisers ([`mix64`]), the second keyed by
+/// the first. This is a hash, not a generator: it keeps no state and must stay fixed
+/// (replicas compare the sums it builds), so it uses the finaliser, not [`Prng`].
+///
+/// [`Prng`]: crate::prng::Prng
 fn mix_child(hash: u128, position: usize) -> u128 {
-    let key = (position as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let low = splitmix64(hash as u64 ^ key);
-    let high = splitmix64((hash >> 64) as u64 ^ low);
+    let key = (position as u64 + 1).wrapping_mul(GOLDEN_GAMMA);
+    let low = mix64(hash as u64 ^ key);
+    let high = mix64((hash >> 64) as u64 ^ low);
     (u128::from(high) << 64) | u128::from(low)
-}
-
-/// The splitmix64 finaliser: a bijection of `u64` with good avalanche.
-fn splitmix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 fn to_hashes(row: &[u128]) -> Vec<MerkleHash> {
@@ -377,6 +375,7 @@ fn differing_offsets(mine: &[MerkleHash], theirs: &[MerkleHash]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prng::Prng;
 
     fn digest(n: u128) -> Option<KeyDigest> {
         Some(KeyDigest(n))
@@ -401,9 +400,9 @@ mod tests {
     fn incremental_node_hashes_equal_hashes_of_the_rows_below() {
         let mut tree = MerkleTree::new();
         let mut digests: BTreeMap<[u8; 8], KeyDigest> = BTreeMap::new();
-        let mut state = 7u64;
+        let mut prng = Prng::new(7);
         for _ in 0..2_000 {
-            state = splitmix64(state);
+            let state = prng.next_u64();
             let key = (state % 300).to_be_bytes();
             let new = KeyDigest(u128::from(state) << 3 | 1);
             // Every fourth update removes the key instead.
@@ -426,10 +425,22 @@ mod tests {
         assert_eq!(rebuilt, tree);
     }
 
+    /// Replicas of different versions compare roots: the child mixer must not change.
+    #[test]
+    fn the_child_mixer_is_pinned() {
+        assert_eq!(mix_child(0, 0), 0x4821_8226_ff3c_d4bf_e220_a839_7b1d_cdaf);
+        let ones = mix_child(u128::MAX, 15);
+        assert_eq!(ones, 0x2670_f42e_3bab_4140_efe7_0516_f325_7828);
+        let children: Vec<u128> = (1..=16).collect();
+        let parent = 0x3c4c_f476_f10f_38ce_9a66_fcd4_3acd_150a;
+        assert_eq!(hash_children(&children), parent);
+    }
+
     /// Children do not commute, and a change to any one child changes its parent.
     #[test]
     fn a_node_hash_depends_on_each_child_and_its_position() {
-        let children: Vec<u128> = (1..=16u64).map(|n| u128::from(splitmix64(n))).collect();
+        let mut prng = Prng::new(16);
+        let children: Vec<u128> = (0..MERKLE_FANOUT).map(|_| prng.next_u128()).collect();
         let parent = hash_children(&children);
         let mut swapped = children.clone();
         swapped.swap(3, 11);

@@ -122,6 +122,23 @@ pub enum RingError {
     LastMember { node: NodeId },
 }
 
+/// Why a ring breaks an invariant of the module doc (`Ring::check_invariants`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+pub enum RingInvariantError {
+    #[error("{owners} owners for {partitions} partitions")]
+    OwnerCount { owners: usize, partitions: u32 },
+    #[error("{node} owns a partition but is not a member")]
+    OwnerNotMember { node: NodeId },
+    #[error("members' shares cannot be computed: {source}")]
+    Shares { source: RingError },
+    #[error("{node} owns {owned} partitions, its share is {share}")]
+    ShareMissed {
+        node: NodeId,
+        owned: u32,
+        share: u32,
+    },
+}
+
 /// The ordered, distinct nodes responsible for a partition (Dynamo §4.3).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PreferenceList {
@@ -366,29 +383,25 @@ impl Ring {
         load
     }
 
-    /// Every invariant of the module doc.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        if self.owners.len() != self.config.partitions as usize {
-            return Err(format!(
-                "{} owners for {} partitions",
-                self.owners.len(),
-                self.config.partitions
-            ));
+    /// Every invariant of the module doc. For rings from peers or clients; a ring built
+    /// by `new`, `join` and `leave` always passes.
+    pub fn check_invariants(&self) -> Result<(), RingInvariantError> {
+        let (owners, partitions) = (self.owners.len(), self.config.partitions);
+        if owners != partitions as usize {
+            return Err(RingInvariantError::OwnerCount { owners, partitions });
         }
         if let Some(stranger) = self.owners.iter().find(|o| !self.contains(**o)) {
-            return Err(format!("{stranger} owns a partition but is not a member"));
+            return Err(RingInvariantError::OwnerNotMember { node: *stranger });
         }
         let targets = targets(&self.members, self.partitions(), &BTreeMap::new())
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| RingInvariantError::Shares { source })?;
         let total: u64 = self.members.values().map(|m| u64::from(m.weight)).sum();
-        for (node, count) in self.owned_counts() {
-            // |count - P * w / W| < 1, in integers: |count * W - P * w| < W.
+        for (node, owned) in self.owned_counts() {
+            // |owned - P * w / W| < 1, in integers: |owned * W - P * w| < W.
             let exact = u64::from(self.partitions()) * u64::from(self.members[&node].weight);
-            if (u64::from(count) * total).abs_diff(exact) >= total || count == 0 {
-                return Err(format!(
-                    "{node} owns {count} partitions, its share is {}",
-                    targets[&node]
-                ));
+            if (u64::from(owned) * total).abs_diff(exact) >= total || owned == 0 {
+                let share = targets[&node];
+                return Err(RingInvariantError::ShareMissed { node, owned, share });
             }
         }
         Ok(())
@@ -839,6 +852,43 @@ mod tests {
             Ring::new(RingConfig::default(), members(&[0])),
             Err(RingError::BadWeight { .. })
         ));
+    }
+
+    #[test]
+    fn check_invariants_names_each_violation() {
+        let good = ring(4, &[1, 1]);
+        assert_eq!(good.check_invariants(), Ok(()));
+        let mut short = good.clone();
+        short.owners.pop();
+        let (owners, partitions) = (3, 4);
+        let expected = RingInvariantError::OwnerCount { owners, partitions };
+        assert_eq!(short.check_invariants(), Err(expected));
+        let mut stranger = good.clone();
+        stranger.owners[0] = NodeId(9);
+        let expected = RingInvariantError::OwnerNotMember { node: NodeId(9) };
+        assert_eq!(stranger.check_invariants(), Err(expected));
+        let mut greedy = good.clone();
+        greedy.owners = vec![NodeId(1), NodeId(1), NodeId(1), NodeId(2)];
+        let error = greedy.check_invariants().unwrap_err();
+        let (node, owned, share) = (NodeId(1), 3, 2);
+        assert_eq!(
+            error,
+            RingInvariantError::ShareMissed { node, owned, share }
+        );
+        assert_eq!(error.to_string(), "n1 owns 3 partitions, its share is 2");
+        let mut crowded = ring(2, &[1, 1]);
+        let third = members(&[1, 1, 1])[2].clone();
+        crowded.members.insert(third.node, third);
+        let error = crowded.check_invariants().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RingInvariantError::Shares {
+                    source: RingError::NoShare { .. }
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! - `Sim::new(seed, n, config)` is `Sim::with_members(seed, vec![SimMember::default(); n],
 //!   config)`, event for event.
 
-use crate::clock::{Dot, VersionVector};
+use crate::clock::VersionVector;
 use crate::membership::MemberInfo;
 use crate::message::{Command, Input, Message, Output, Quorum, Reply, RequestId, Timer};
 use crate::node::{member, Mutant, Node, NodeConfig};
@@ -30,6 +30,9 @@ use crate::store::{MemoryStore, Store};
 use crate::types::{Key, NodeId};
 use crate::version::{Content, Siblings};
 use std::collections::{BTreeMap, BTreeSet};
+
+pub mod checker;
+pub use checker::{check, Violations};
 
 /// Network behaviour, in parts per million and milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -727,118 +730,5 @@ impl Sim {
             let list = ring.preference_list(ring.partition_of_key(key));
             list.nodes().to_vec()
         })
-    }
-}
-
-/// What the history checker found wrong.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Violations {
-    pub lost: Vec<String>,
-    pub invented: Vec<String>,
-    pub diverged: Vec<String>,
-}
-
-impl Violations {
-    pub fn is_empty(&self) -> bool {
-        self.lost.is_empty() && self.invented.is_empty() && self.diverged.is_empty()
-    }
-}
-
-/// Check a quiesced, healed cluster against its history:
-/// - every acknowledged put survives on its key's home replicas, as a sibling, or was
-///   superseded by a put whose context covered it, or by an acknowledged set whose
-///   read returned it (Dynamo's durability promise);
-/// - every value a get returned was written by some put (nothing invented);
-/// - all home replicas of every key hold identical sibling sets (convergence).
-pub fn check(sim: &Sim) -> Violations {
-    let mut violations = Violations::default();
-    let history = sim.history();
-    let written: BTreeSet<Vec<u8>> = history
-        .iter()
-        .filter_map(|r| match &r.op {
-            Op::Put {
-                value: Some(value), ..
-            }
-            | Op::Set {
-                value: Some(value), ..
-            } => Some(value.clone()),
-            _ => None,
-        })
-        .collect();
-    let keys: BTreeSet<Key> = history
-        .iter()
-        .filter_map(|r| match &r.op {
-            Op::Get { key } | Op::Put { key, .. } | Op::Set { key, .. } => Some(key.clone()),
-            _ => None,
-        })
-        .collect();
-    for key in &keys {
-        let homes = sim.homes(key);
-        let merged = sim.merged_replicas(key, &homes);
-        check_durable(history, key, &merged, &mut violations);
-        check_converged(sim, key, &homes, &mut violations);
-    }
-    for record in history {
-        if let Some((_, Reply::Got { siblings })) = &record.reply {
-            for value in siblings.values() {
-                if !written.contains(value) {
-                    violations.invented.push(format!(
-                        "get #{} returned {:?}, never written",
-                        record.id, value
-                    ));
-                }
-            }
-        }
-    }
-    violations
-}
-
-fn check_durable(history: &History, key: &[u8], merged: &Siblings, violations: &mut Violations) {
-    let present: BTreeSet<Dot> = merged.iter().map(|s| s.dot).collect();
-    let contexts: Vec<&VersionVector> = history
-        .iter()
-        .filter_map(|r| match &r.op {
-            Op::Put {
-                key: k, context, ..
-            } if k == key => Some(context),
-            // An acknowledged set wrote over what its read returned: its reply's
-            // context (that read plus its own version) covers those versions.
-            Op::Set { key: k, .. } if k == key => match &r.reply {
-                Some((_, Reply::Put { context, .. })) => Some(context),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect();
-    for record in history {
-        let (Op::Put { key: k, .. }, Some((_, Reply::Put { dot, .. }))) =
-            (&record.op, &record.reply)
-        else {
-            continue;
-        };
-        if k != key {
-            continue;
-        }
-        let superseded = merged.clock().covers(*dot) && contexts.iter().any(|c| c.covers(*dot));
-        if !present.contains(dot) && !superseded {
-            violations.lost.push(format!(
-                "put #{} ({dot:?}) on {key:?} acknowledged but lost",
-                record.id
-            ));
-        }
-    }
-}
-
-fn check_converged(sim: &Sim, key: &[u8], homes: &[NodeId], violations: &mut Violations) {
-    let sets: Vec<(NodeId, Option<Siblings>)> =
-        homes.iter().map(|n| (*n, sim.stored(*n, key))).collect();
-    if let Some((first, reference)) = sets.first() {
-        for (node, set) in &sets[1..] {
-            if set != reference {
-                violations
-                    .diverged
-                    .push(format!("{key:?}: {first} and {node} differ"));
-            }
-        }
     }
 }

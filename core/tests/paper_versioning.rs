@@ -6,8 +6,9 @@
 //! causal relations it states.
 
 use dynamo_core::clock::{Causality, Dot, VersionVector};
+use dynamo_core::context::Context;
 use dynamo_core::types::{ActorId, NodeId};
-use dynamo_core::version::{Content, Context, Sibling, Siblings};
+use dynamo_core::version::{Content, Sibling, Siblings};
 
 const SX: ActorId = ActorId {
     node: NodeId(1),

@@ -16,6 +16,7 @@ use crate::config::{key, node_id, node_index, ModelConfig};
 use crate::host::Host;
 use dynamo_core::message::{Input, Message, Output, Timer};
 use dynamo_core::node::Node;
+use dynamo_core::sim::checker::write_kept;
 use dynamo_core::store::{MemoryStore, Store};
 use dynamo_core::types::NodeId;
 use dynamo_core::version::Siblings;
@@ -120,8 +121,7 @@ impl Cluster {
             }
             let merged = sets[0].clone().unwrap_or_default();
             for (_, dot) in state.history.acknowledged().filter(|(k, _)| *k == index) {
-                let superseded = merged.clock().covers(dot) && state.history.superseded(index, dot);
-                if !merged.iter().any(|s| s.dot == dot) && !superseded {
+                if !write_kept(&merged, dot, state.history.put_contexts(index)) {
                     return Err(format!("k{index}: acknowledged {dot} lost after healing"));
                 }
             }

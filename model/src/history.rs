@@ -64,13 +64,16 @@ impl History {
             })
     }
 
-    /// Whether some put of `key` (acknowledged or not: an unacknowledged put may still
-    /// have reached a replica) was invoked with a context covering `dot`.
-    pub fn superseded(&self, key: usize, dot: Dot) -> bool {
-        self.records.iter().any(|record| match &record.op {
-            Op::Put { context } => record.key == key && context.covers(dot),
-            Op::Get => false,
-        })
+    /// The contexts every put of `key` was invoked with, acknowledged or not (an
+    /// unacknowledged put may still have reached a replica): what may have superseded
+    /// an acknowledged write (`dynamo_core::sim::checker::write_kept`).
+    pub fn put_contexts(&self, key: usize) -> impl Iterator<Item = &VersionVector> + '_ {
+        self.records
+            .iter()
+            .filter_map(move |record| match &record.op {
+                Op::Put { context } if record.key == key => Some(context),
+                _ => None,
+            })
     }
 
     /// Whether some client received a failed reply for a quorum reason.

@@ -2,7 +2,7 @@
 //!
 //! | property | kind | what it means |
 //! |---|---|---|
-//! | [`NO_WRITE_LOST`] | always | every acknowledged put's version is on its key's home replicas or hint stores (up or crashed), or was superseded by a put whose context covered it |
+//! | [`NO_WRITE_LOST`] | always | every acknowledged put's version is on its key's home replicas or hint stores (up or crashed), or was superseded by a put whose context covered it (`dynamo_core::sim::checker::write_kept`, shared with the simulator) |
 //! | [`INVARIANTS`] | always | every stored sibling set (replicas and hints) is pairwise concurrent and well formed, and each node's `check_invariants` (after every step: `check_invariants_full`) holds |
 //! | [`READ_YOUR_WRITES`] | always | with R + W > N, a get that started after a put was acknowledged returns a sibling that descends from it, unless a coordinator of the key suspected a home replica (a fallback may have been used) |
 //! | [`CONVERGES`] | always, at rest | once faults stop, the home replicas converge (see `heal.rs`) |
@@ -13,7 +13,7 @@ use crate::config::key;
 use crate::heal;
 use crate::history::Outcome;
 use crate::node_actor::NodeState;
-use dynamo_core::clock::Dot;
+use dynamo_core::sim::checker::write_kept;
 use dynamo_core::store::Store;
 use dynamo_core::types::NodeId;
 use dynamo_core::version::Siblings;
@@ -84,15 +84,13 @@ fn held(model: &DynamoModel, state: &SystemState, index: usize) -> Siblings {
     merged
 }
 
-fn kept(held: &Siblings, superseded: bool, dot: Dot) -> bool {
-    held.iter().any(|sibling| sibling.dot == dot) || (superseded && held.clock().covers(dot))
-}
-
+/// The core's one definition of a kept write ([`write_kept`]), over what the home
+/// replicas and every hint store hold.
 fn no_write_lost(model: &DynamoModel, state: &SystemState) -> bool {
     let history = &state.history;
     history.acknowledged().all(|(index, dot)| {
         let held = held(model, state, index);
-        kept(&held, history.superseded(index, dot), dot)
+        write_kept(&held, dot, history.put_contexts(index))
     })
 }
 

@@ -16,6 +16,7 @@
 //! temporary directory; keep it off tmpfs, where fsync is free).
 
 use dynamo_core::clock::VersionVector;
+use dynamo_core::prng::Prng;
 use dynamo_core::store::Store;
 use dynamo_core::types::{ActorId, NodeId, PartitionId};
 use dynamo_core::version::{Content, Siblings};
@@ -187,14 +188,6 @@ impl Engine for Redb {
     }
 }
 
-/// splitmix64: spreads keys over partitions and over each partition's key space.
-fn mix(index: u64) -> u64 {
-    let mut z = index.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 fn value() -> Siblings {
     let mut set = Siblings::new();
     let content = Content::Value(vec![0xab; VALUE_BYTES]);
@@ -217,8 +210,11 @@ fn run(engine: &mut impl Engine, writes: usize) -> Timings {
     let value = value();
     let written_before = written_bytes();
     let started = Instant::now();
+    // Seeded, so every run writes the same keys; spread over partitions and over each
+    // partition's key space. SplitMix64's outputs are distinct for 2^64 draws.
+    let mut prng = Prng::new(0);
     for index in 0..writes {
-        let hash = mix(index as u64);
+        let hash = prng.next_u64();
         let partition = PartitionId((hash % u64::from(PARTITIONS)) as u32);
         engine.put(partition, &hash.to_be_bytes(), &value);
         if (index + 1) % WRITES_PER_SYNC == 0 {

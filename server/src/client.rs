@@ -380,7 +380,7 @@ fn parse_view(cluster: &Value) -> Result<View, ClientError> {
         ring => Some(serde_json::from_value(ring.clone()).map_err(|e| bad(&e.to_string()))?),
     };
     if let Some(ring) = &ring {
-        ring.check_invariants().map_err(|e| bad(&e))?;
+        ring.check_invariants().map_err(|e| bad(&e.to_string()))?;
     }
     let mut http = BTreeMap::new();
     let mut partial = ring.is_none();

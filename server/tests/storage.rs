@@ -17,6 +17,7 @@
 //! partition as big-endian `u32`s then the key.
 
 use dynamo_core::clock::VersionVector;
+use dynamo_core::prng::Prng;
 use dynamo_core::store::{HintKey, MemoryStore, Store};
 use dynamo_core::types::{ActorId, Key, NodeId, PartitionId};
 use dynamo_core::version::{Content, Siblings};
@@ -1204,9 +1205,9 @@ fn size_bytes_grows_with_data() {
     let mut store = open(&store_path(&dir));
     let empty = store.size_bytes();
     // Incompressible values, so what is stored cannot shrink below what was written.
-    let mut rng = Rng::new(7);
+    let mut prng = Prng::new(7);
     for index in 0..PUTS {
-        let value: Vec<u8> = (0..VALUE_BYTES).map(|_| rng.next() as u8).collect();
+        let value: Vec<u8> = (0..VALUE_BYTES).map(|_| prng.next_u64() as u8).collect();
         store
             .put(
                 PartitionId(index % 4),
@@ -1292,29 +1293,9 @@ fn reads_between_commits_see_every_later_write() {
     }
 }
 
-/// splitmix64: a small deterministic generator, so a failing seed replays.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
+/// A uniformly chosen item of `items`, from the core's seeded generator.
+fn pick<T: Copy>(prng: &mut Prng, items: &[T]) -> T {
+    items[prng.index(items.len())]
 }
 
 /// Few partitions, keys, hints and names, so operations collide often; the
@@ -1352,21 +1333,21 @@ enum Op {
     FailedSync,
 }
 
-fn random_hint(rng: &mut Rng) -> HintKey {
+fn random_hint(prng: &mut Prng) -> HintKey {
     hint(
-        rng.pick(&HINT_TARGETS),
-        rng.pick(&HINT_PARTITIONS),
-        rng.pick(&HINT_KEYS),
+        pick(prng, &HINT_TARGETS),
+        pick(prng, &HINT_PARTITIONS),
+        pick(prng, &HINT_KEYS),
     )
 }
 
-fn random_op(rng: &mut Rng) -> Op {
-    match rng.below(100) {
-        0..=29 => Op::Put(PartitionId(rng.pick(&PARTITIONS)), rng.pick(&KEYS)),
-        30..=37 => Op::DropPartition(PartitionId(rng.pick(&PARTITIONS))),
-        38..=53 => Op::PutHint(random_hint(rng)),
-        54..=65 => Op::RemoveHint(random_hint(rng)),
-        66..=78 => Op::PutMeta(rng.pick(&META_NAMES)),
+fn random_op(prng: &mut Prng) -> Op {
+    match prng.below(100) {
+        0..=29 => Op::Put(PartitionId(pick(prng, &PARTITIONS)), pick(prng, &KEYS)),
+        30..=37 => Op::DropPartition(PartitionId(pick(prng, &PARTITIONS))),
+        38..=53 => Op::PutHint(random_hint(prng)),
+        54..=65 => Op::RemoveHint(random_hint(prng)),
+        66..=78 => Op::PutMeta(pick(prng, &META_NAMES)),
         79..=92 => Op::Sync,
         // Closing a fjall keyspace waits for its background threads to wake (a
         // quarter of a second, a second in buffered mode): keep closes rare.
@@ -1544,12 +1525,12 @@ fn run_random_operations(seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open_with(&store_path(&dir), durability);
     let mut model = MemoryStore::new();
-    let mut rng = Rng::new(seed);
+    let mut prng = Prng::new(seed);
     let mut history: Vec<String> = Vec::new();
     for step in 0..steps {
-        let op = random_op(&mut rng);
+        let op = random_op(&mut prng);
         history.push(format!("{step}: {op:?}"));
-        let limit = 1 + rng.below(4);
+        let limit = 1 + prng.index(4);
         let outcome = apply(store, &mut model, &op, step)
             .and_then(|next| compare(&next, &model, limit).map(|()| next));
         match outcome {
