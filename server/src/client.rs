@@ -38,7 +38,10 @@ pub enum ClientError {
     Unreachable(Unreached),
     /// The cluster answered with an error: its status and body (kind, message, numbers).
     #[error("{status} {}: {}", .body.kind, .body.error)]
-    Api { status: u16, body: ErrorDocument },
+    Api {
+        status: u16,
+        body: Box<ErrorDocument>,
+    },
     /// Building the HTTP client, or reading an answer's body, failed.
     #[error("http: {0}")]
     Http(#[from] reqwest::Error),
@@ -362,6 +365,7 @@ async fn api_error(response: reqwest::Response) -> ClientError {
         kind: "unknown".into(),
         ..ErrorDocument::default()
     });
+    let body = Box::new(body);
     ClientError::Api { status, body }
 }
 

@@ -243,19 +243,10 @@ pub fn parse_value(buffer: &[u8]) -> Result<Option<(Value, usize)>, ParseError> 
     }
 }
 
-/// Why [`call`] got no reply.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("bad reply: {0}")]
-    Parse(#[from] ParseError),
-    #[error("the server closed the connection")]
-    Closed,
-}
-
-/// Send one command to a RESP server and read its reply.
-pub async fn call(address: &str, args: &[&[u8]]) -> Result<Value, CallError> {
+/// Send one command to a RESP server and read its reply. A reply that is not RESP is
+/// an `InvalidData` error carrying the [`ParseError`]; a connection closed before the
+/// reply, `UnexpectedEof`. (An `io::Error`: callers tell a refused connection apart.)
+pub async fn call(address: &str, args: &[&[u8]]) -> std::io::Result<Value> {
     let mut stream = TcpStream::connect(address).await?;
     let mut request = format!("*{}\r\n", args.len()).into_bytes();
     for arg in args {
@@ -267,12 +258,14 @@ pub async fn call(address: &str, args: &[&[u8]]) -> Result<Value, CallError> {
     let mut buffer = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        if let Some((value, _)) = parse_value(&buffer)? {
+        let parsed = parse_value(&buffer);
+        let invalid = |e: ParseError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        if let Some((value, _)) = parsed.map_err(invalid)? {
             return Ok(value);
         }
         let read = stream.read(&mut chunk).await?;
         if read == 0 {
-            return Err(CallError::Closed);
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         buffer.extend_from_slice(&chunk[..read]);
     }
