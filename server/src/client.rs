@@ -13,11 +13,13 @@
 //! could apply a put twice under two dots.
 
 use crate::http::{CONTEXT_HEADER, EPOCH_HEADER};
+use crate::view::{Changed, ClusterView, ErrorDocument, SiblingsDocument};
 use base64::Engine as _;
 use dynamo_core::ring::Ring;
 use dynamo_core::types::NodeId;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -33,16 +35,38 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("no node reachable: {0}")]
-    Unreachable(String),
-    /// The cluster answered with an error (status, kind, text).
-    #[error("{status} {kind}: {message}")]
+    Unreachable(Unreached),
+    /// The cluster answered with an error: its status and body (kind, message, numbers).
+    #[error("{status} {}: {}", .body.kind, .body.error)]
     Api {
         status: u16,
-        kind: String,
-        message: String,
+        body: Box<ErrorDocument>,
     },
-    #[error("unexpected answer: {0}")]
-    Protocol(String),
+    /// Building the HTTP client, or reading an answer's body, failed.
+    #[error("http: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("a sibling's value is not base64: {0}")]
+    SiblingNotBase64(#[from] base64::DecodeError),
+    /// The cluster view's ring breaks an invariant (the core's description).
+    #[error("cluster view: {0}")]
+    BadRing(#[from] dynamo_core::ring::RingInvariantError),
+}
+
+/// The nodes a request was sent to and why each failed.
+#[derive(Debug, Default)]
+pub struct Unreached(pub Vec<(String, reqwest::Error)>);
+
+impl fmt::Display for Unreached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no node known");
+        }
+        for (index, (address, error)) in self.0.iter().enumerate() {
+            let separator = if index == 0 { "" } else { "; " };
+            write!(f, "{separator}{address}: {error}")?;
+        }
+        Ok(())
+    }
 }
 
 /// The versions of a key and the context to write over them.
@@ -97,8 +121,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .pool_max_idle_per_host(64)
-            .build()
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            .build()?;
         let client = Arc::new(Self {
             http,
             seeds: seeds.to_vec(),
@@ -111,16 +134,16 @@ impl Client {
     }
 
     /// The cluster view (`/v1/cluster`) of the first node that answers.
-    pub async fn cluster(&self) -> Result<Value, ClientError> {
-        let mut failures = Vec::new();
+    pub async fn cluster(&self) -> Result<ClusterView, ClientError> {
+        let mut failures = Unreached::default();
         for address in self.all_nodes() {
             let url = format!("http://{address}/v1/cluster");
             match self.http.get(&url).send().await {
                 Ok(response) => return json_of(response).await,
-                Err(error) => failures.push(format!("{address}: {error}")),
+                Err(error) => failures.0.push((address, error)),
             }
         }
-        Err(ClientError::Unreachable(failures.join("; ")))
+        Err(ClientError::Unreachable(failures))
     }
 
     /// Fetch the view now.
@@ -197,7 +220,7 @@ impl Client {
         build: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ClientError> {
         let (targets, homes) = self.targets(key).await;
-        let mut failures = Vec::new();
+        let mut failures = Unreached::default();
         for (index, address) in targets.iter().enumerate() {
             let url = format!("http://{address}/v1/kv/{}", encode_key(key));
             match build(&url).send().await {
@@ -212,12 +235,15 @@ impl Client {
                     return Ok(response);
                 }
                 // Only a failed connection is safe to retry elsewhere (see module doc).
-                Err(error) if error.is_connect() => failures.push(format!("{address}: {error}")),
-                Err(error) => return Err(ClientError::Unreachable(format!("{address}: {error}"))),
+                Err(error) if error.is_connect() => failures.0.push((address.clone(), error)),
+                Err(error) => {
+                    let failed = Unreached(vec![(address.clone(), error)]);
+                    return Err(ClientError::Unreachable(failed));
+                }
             }
         }
         self.stale.store(true, Ordering::Relaxed);
-        Err(ClientError::Unreachable(failures.join("; ")))
+        Err(ClientError::Unreachable(failures))
     }
 
     fn note_epoch(&self, response: &reqwest::Response) {
@@ -237,13 +263,13 @@ impl Client {
         let context = header(&response, CONTEXT_HEADER);
         match response.status().as_u16() {
             200 => {
-                let body = response.bytes().await.map_err(protocol)?;
+                let body = response.bytes().await?;
                 Ok(Versions {
                     context,
                     siblings: vec![Some(body.to_vec())],
                 })
             }
-            300 => siblings_of(json_body(response).await?),
+            300 => siblings_of(response.json().await?),
             404 => Ok(Versions {
                 context,
                 siblings: Vec::new(),
@@ -279,26 +305,20 @@ impl Client {
 
     /// Ask the cluster to add (`join`) or remove (`leave`) a member; the new epoch.
     pub async fn change(&self, action: &str, node: NodeId) -> Result<u64, ClientError> {
-        let mut failures = Vec::new();
+        let mut failures = Unreached::default();
         for address in self.all_nodes() {
             let url = format!("http://{address}/v1/admin/{action}/{}", node.0);
             match self.http.post(&url).send().await {
                 Ok(response) => {
-                    let body = json_of(response).await?;
+                    let changed: Changed = json_of(response).await?;
                     self.stale.store(true, Ordering::Relaxed);
-                    return body["epoch"]
-                        .as_u64()
-                        .ok_or_else(|| ClientError::Protocol(format!("no epoch in {body}")));
+                    return Ok(changed.epoch);
                 }
-                Err(error) => failures.push(format!("{address}: {error}")),
+                Err(error) => failures.0.push((address, error)),
             }
         }
-        Err(ClientError::Unreachable(failures.join("; ")))
+        Err(ClientError::Unreachable(failures))
     }
-}
-
-fn protocol(error: reqwest::Error) -> ClientError {
-    ClientError::Protocol(error.to_string())
 }
 
 fn header(response: &reqwest::Response, name: &str) -> String {
@@ -328,14 +348,10 @@ async fn written(response: reqwest::Response) -> Result<String, ClientError> {
     }
 }
 
-async fn json_body(response: reqwest::Response) -> Result<Value, ClientError> {
-    response.json().await.map_err(protocol)
-}
-
 /// The JSON body of a successful answer, or the API error it carries.
-async fn json_of(response: reqwest::Response) -> Result<Value, ClientError> {
+async fn json_of<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
     if response.status().is_success() {
-        json_body(response).await
+        Ok(response.json().await?)
     } else {
         Err(api_error(response).await)
     }
@@ -343,68 +359,50 @@ async fn json_of(response: reqwest::Response) -> Result<Value, ClientError> {
 
 async fn api_error(response: reqwest::Response) -> ClientError {
     let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or_default();
-    ClientError::Api {
-        status,
-        kind: body["kind"].as_str().unwrap_or("unknown").to_string(),
-        message: body["error"]
-            .as_str()
-            .unwrap_or("no error text")
-            .to_string(),
-    }
+    // A proxy or an older node may answer without the JSON body: keep the status.
+    let body = response.json().await.unwrap_or_else(|_| ErrorDocument {
+        error: "no error text".into(),
+        kind: "unknown".into(),
+        ..ErrorDocument::default()
+    });
+    let body = Box::new(body);
+    ClientError::Api { status, body }
 }
 
-fn siblings_of(body: Value) -> Result<Versions, ClientError> {
+fn siblings_of(body: SiblingsDocument) -> Result<Versions, ClientError> {
     let engine = base64::engine::general_purpose::STANDARD;
-    let listed = body["siblings"]
-        .as_array()
-        .ok_or_else(|| ClientError::Protocol("300 without siblings".into()))?;
-    let mut siblings = Vec::with_capacity(listed.len());
-    for sibling in listed {
-        match sibling["value"].as_str() {
-            Some(text) => siblings.push(Some(engine.decode(text).map_err(|e| {
-                ClientError::Protocol(format!("sibling value is not base64: {e}"))
-            })?)),
+    let mut siblings = Vec::with_capacity(body.siblings.len());
+    for sibling in body.siblings {
+        match sibling.value {
+            Some(text) => siblings.push(Some(engine.decode(text)?)),
             None => siblings.push(None),
         }
     }
-    let context = body["context"].as_str().unwrap_or_default().to_string();
-    Ok(Versions { context, siblings })
+    Ok(Versions {
+        context: body.context,
+        siblings,
+    })
 }
 
-/// The routing part of a `/v1/cluster` document.
-fn parse_view(cluster: &Value) -> Result<View, ClientError> {
-    let bad = |what: &str| ClientError::Protocol(format!("cluster view: {what}"));
-    let ring: Option<Ring> = match &cluster["ring"] {
-        Value::Null => None,
-        ring => Some(serde_json::from_value(ring.clone()).map_err(|e| bad(&e.to_string()))?),
-    };
-    if let Some(ring) = &ring {
-        ring.check_invariants().map_err(|e| bad(&e.to_string()))?;
+/// The routing part of a cluster view.
+fn parse_view(cluster: &ClusterView) -> Result<View, ClientError> {
+    if let Some(ring) = &cluster.ring {
+        ring.check_invariants()?;
     }
     let mut http = BTreeMap::new();
-    let mut partial = ring.is_none();
-    for member in cluster["members"]
-        .as_array()
-        .ok_or_else(|| bad("no members"))?
-    {
-        let id = member["id"]
-            .as_u64()
-            .ok_or_else(|| bad("member without id"))?;
-        let status = member["status"].as_str().unwrap_or_default();
-        match (member["http"].as_str(), status == "left") {
-            (Some(address), false) => {
-                let id = u32::try_from(id).map_err(|_| bad("member id too large"))?;
-                http.insert(NodeId(id), address.to_string());
+    let mut partial = cluster.ring.is_none();
+    for member in cluster.serving() {
+        match &member.http {
+            Some(address) => {
+                http.insert(member.id, address.clone());
             }
-            (None, false) => partial = true,
-            (_, true) => {}
+            None => partial = true,
         }
     }
     Ok(View {
-        epoch: cluster["epoch"].as_u64().unwrap_or(0),
-        ring,
-        replication_factor: cluster["replication_factor"].as_u64().unwrap_or(3) as usize,
+        epoch: cluster.epoch,
+        ring: cluster.ring.clone(),
+        replication_factor: cluster.replication_factor,
         http,
         partial,
         fetched: Instant::now(),
@@ -427,28 +425,45 @@ pub fn encode_key(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::view::{MemberState, MemberView, TransfersView};
 
-    fn cluster(http2: Option<&str>, ring: Value) -> Value {
-        json!({
-            "epoch": 1,
-            "ring": ring,
-            "replication_factor": 2,
-            "members": [
-                {"id": 1, "status": "valid", "http": "127.0.0.1:1"},
-                {"id": 2, "status": "valid", "http": http2},
-                {"id": 3, "status": "left", "http": null},
+    fn cluster(http2: Option<&str>, ring: Option<Ring>) -> ClusterView {
+        let member = |id: u32, status: MemberState, http: Option<&str>| MemberView {
+            id: NodeId(id),
+            status,
+            peer: format!("127.0.0.1:{}", 100 + id),
+            http: http.map(String::from),
+            resp: None,
+            weight: 1,
+            zone: None,
+            suspected: false,
+            last_seen_ms_ago: None,
+        };
+        ClusterView {
+            node: NodeId(1),
+            epoch: 1,
+            replication_factor: 2,
+            members: vec![
+                member(1, MemberState::Valid, Some("127.0.0.1:1")),
+                member(2, MemberState::Valid, http2),
+                member(3, MemberState::Left, None),
             ],
-        })
+            ring,
+            partitions: Vec::new(),
+            transfers: TransfersView::default(),
+            hints: None,
+            merkle_roots: BTreeMap::new(),
+            in_flight: 0,
+        }
     }
 
     /// A node answers before gossip told it every address: the client must not keep
     /// that view for `REFRESH_EVERY` (it sent every request to the seeds meanwhile).
     #[test]
     fn a_view_missing_a_members_address_or_the_ring_is_partial() {
-        let view = parse_view(&cluster(None, Value::Null)).unwrap();
+        let view = parse_view(&cluster(None, None)).unwrap();
         assert!(view.partial);
-        let view = parse_view(&cluster(Some("127.0.0.1:2"), Value::Null)).unwrap();
+        let view = parse_view(&cluster(Some("127.0.0.1:2"), None)).unwrap();
         assert!(view.partial, "no ring");
         assert_eq!(view.http.len(), 2, "a left member is not a target");
     }
@@ -465,9 +480,14 @@ mod tests {
             replication_factor: 2,
         };
         let ring = Ring::new(config, members.to_vec()).unwrap();
-        let ring = serde_json::to_value(&ring).unwrap();
-        let view = parse_view(&cluster(Some("127.0.0.1:2"), ring.clone())).unwrap();
+        let view = parse_view(&cluster(Some("127.0.0.1:2"), Some(ring.clone()))).unwrap();
         assert!(!view.partial);
-        assert!(parse_view(&cluster(None, ring)).unwrap().partial);
+        assert_eq!(view.replication_factor, 2);
+        assert!(parse_view(&cluster(None, Some(ring))).unwrap().partial);
+    }
+
+    #[test]
+    fn unreached_nodes_are_listed() {
+        assert_eq!(Unreached::default().to_string(), "no node known");
     }
 }

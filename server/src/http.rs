@@ -15,16 +15,29 @@
 //!   ring visualiser, whose live mode polls `/v1/cluster` of the node serving it),
 //!   and `/` redirecting there.
 //!
-//! Errors are JSON `{"error": text, "kind": name, ...numbers}` with 400 (bad context,
-//! key or quorum), 413 (too large), 503 (quorum not reached, timeout, not ready,
-//! overloaded), 409 (membership change refused) or 500 (storage).
+//! Every KV request goes through the KV service (`service.rs`), which submits it to
+//! the driver, decides what an absent or empty context means and counts it; this
+//! port parses HTTP and maps the service's answers and errors to HTTP.
+//!
+//! Errors are JSON [`ErrorDocument`]s, `{"error": message, "kind": name, ...numbers}`
+//! (the message is the one RESP shows after `ERR `), mapped in one place
+//! ([`ApiError`]'s `IntoResponse`):
+//! - 400: `bad_context`, `bad_quorum`, `bad_request` (a bad query parameter, an empty
+//!   key, a write the versioning rules refuse);
+//! - 408: `timeout` (the body did not arrive in time);
+//! - 409: `membership` (a join or leave refused);
+//! - 413: `too_large` (key or value; `size` when known, `max`);
+//! - 500: `storage`, `internal`;
+//! - 503: `quorum_not_reached` and `timeout` (with `needed` and `received`),
+//!   `not_ready`, `overloaded` (with `in_flight` and `max`), `shutting_down`.
 //!
 //! Every KV response carries `X-Dynamo-Ring-Epoch` so a partition-aware client knows
 //! when its ring is stale.
 
 use crate::driver::{DriverHandle, Snapshot};
-use crate::endpoints::Endpoints;
 use crate::metrics::Metrics;
+use crate::service::{self, KvService, Op, Port, ServiceError};
+use crate::view::{Changed, ClusterView, ErrorDocument, SiblingDocument, SiblingsDocument};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -32,14 +45,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use dynamo_core::clock::VersionVector;
-use dynamo_core::message::{Command, Failure, Quorum, Reply};
-use dynamo_core::types::{limits, NodeId, PartitionId};
-use dynamo_core::version::{Content, Context, Siblings, VersionError};
-use serde_json::{json, Value};
+use dynamo_core::message::Quorum;
+use dynamo_core::types::{limits, NodeId};
+use dynamo_core::version::{Content, Siblings};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 
@@ -49,7 +61,7 @@ pub const EPOCH_HEADER: &str = "x-dynamo-ring-epoch";
 /// bodies between the value limit and this get the handler's JSON 413.
 const BODY_BYTES_MAX: usize = 2 * limits::VALUE_BYTES_MAX;
 /// A request body must arrive within this.
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -60,6 +72,13 @@ pub struct HttpState {
     pub store_dir: Option<PathBuf>,
     /// Static files served under `/ui/` (the visualiser); none: no UI routes at all.
     pub ui_dir: Option<PathBuf>,
+}
+
+impl HttpState {
+    /// The KV service, counting under this port.
+    fn service(&self) -> KvService {
+        KvService::new(self.driver.clone(), self.metrics.clone(), Port::Http)
+    }
 }
 
 /// Serve the HTTP API on `listener` until the task is aborted.
@@ -94,66 +113,89 @@ fn with_ui(api: Router<Arc<HttpState>>, dir: &std::path::Path) -> Router<Arc<Htt
         .route("/", get(|| async { Redirect::temporary("/ui/") }))
 }
 
-/// A JSON error response.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    body: Value,
+/// Why an HTTP request failed: the service's failures, and what this port refuses
+/// while parsing HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("bad {name}: {text:?} is not a number")]
+    NotANumber { name: String, text: String },
+    #[error("unknown query parameter {name:?} (known: n, r, w)")]
+    UnknownParameter { name: String },
+    #[error("the body did not arrive within {} s", .limit.as_secs())]
+    BodyTimeout { limit: Duration },
+    #[error("not in the ring yet (joining: an operator must join it)")]
+    NotInRing,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &str, text: impl Into<String>) -> Self {
-        let body = json!({"error": text.into(), "kind": kind});
-        Self { status, body }
+    /// The one mapping of failures to HTTP statuses (see the module doc).
+    pub fn status(&self) -> StatusCode {
+        let error = match self {
+            ApiError::Service(error) => error,
+            ApiError::NotANumber { .. } | ApiError::UnknownParameter { .. } => {
+                return StatusCode::BAD_REQUEST
+            }
+            ApiError::BodyTimeout { .. } => return StatusCode::REQUEST_TIMEOUT,
+            ApiError::NotInRing => return StatusCode::SERVICE_UNAVAILABLE,
+        };
+        match error {
+            ServiceError::QuorumNotReached { .. }
+            | ServiceError::Timeout { .. }
+            | ServiceError::NotReady
+            | ServiceError::Overloaded { .. }
+            | ServiceError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::KeyTooLarge { .. } | ServiceError::ValueTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ServiceError::BadContext(_)
+            | ServiceError::BadQuorum { .. }
+            | ServiceError::EmptyKey
+            | ServiceError::Refused(_) => StatusCode::BAD_REQUEST,
+            ServiceError::Membership { .. } => StatusCode::CONFLICT,
+            ServiceError::Storage { .. } | ServiceError::UnexpectedReply(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
     }
 
-    fn bad_request(text: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", text)
-    }
-
-    fn unavailable() -> Self {
-        let text = "the node is shutting down";
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", text)
-    }
-
-    fn with(mut self, field: &str, value: usize) -> Self {
-        self.body[field] = json!(value);
-        self
+    /// The JSON body: the message, the kind and the failure's numbers.
+    pub fn document(&self) -> ErrorDocument {
+        let kind = match self {
+            ApiError::Service(error) => error.kind(),
+            ApiError::NotANumber { .. } | ApiError::UnknownParameter { .. } => "bad_request",
+            ApiError::BodyTimeout { .. } => "timeout",
+            ApiError::NotInRing => "not_ready",
+        };
+        let mut document = ErrorDocument {
+            error: self.to_string(),
+            kind: kind.to_string(),
+            ..ErrorDocument::default()
+        };
+        match self {
+            ApiError::Service(
+                ServiceError::QuorumNotReached { needed, received }
+                | ServiceError::Timeout { needed, received },
+            ) => (document.needed, document.received) = (Some(*needed), Some(*received)),
+            ApiError::Service(ServiceError::KeyTooLarge { size, max }) => {
+                (document.size, document.max) = (Some(*size), Some(*max));
+            }
+            ApiError::Service(ServiceError::ValueTooLarge { size, max }) => {
+                (document.size, document.max) = (*size, Some(*max));
+            }
+            ApiError::Service(ServiceError::Overloaded { in_flight, max }) => {
+                (document.in_flight, document.max) = (Some(*in_flight), Some(*max));
+            }
+            _ => {}
+        }
+        document
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
-    }
-}
-
-impl From<Failure> for ApiError {
-    fn from(failure: Failure) -> Self {
-        let text = failure.to_string();
-        let unavailable = StatusCode::SERVICE_UNAVAILABLE;
-        match failure {
-            Failure::QuorumNotReached { needed, received } => {
-                Self::new(unavailable, "quorum_not_reached", text)
-                    .with("needed", needed)
-                    .with("received", received)
-            }
-            Failure::Timeout { needed, received } => Self::new(unavailable, "timeout", text)
-                .with("needed", needed)
-                .with("received", received),
-            Failure::NotReady => Self::new(unavailable, "not_ready", text),
-            Failure::Overloaded { .. } => Self::new(unavailable, "overloaded", text),
-            Failure::KeyTooLarge { .. } | Failure::Version(VersionError::ValueTooLarge { .. }) => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", text)
-            }
-            Failure::EmptyKey | Failure::BadQuorum { .. } | Failure::Version(_) => {
-                Self::bad_request(text)
-            }
-            Failure::Membership { .. } => Self::new(StatusCode::CONFLICT, "membership", text),
-            Failure::Storage { .. } => {
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", text)
-            }
-        }
+        (self.status(), Json(self.document())).into_response()
     }
 }
 
@@ -161,24 +203,24 @@ type Params = Query<BTreeMap<String, String>>;
 
 /// `?n=&r=&w=` as a quorum override.
 fn quorum(params: &BTreeMap<String, String>) -> Result<Quorum, ApiError> {
-    let field = |name: &str| -> Result<Option<usize>, ApiError> {
-        params
-            .get(name)
-            .map(|text| {
-                text.parse().map_err(|_| {
-                    ApiError::bad_request(format!("bad {name}: {text:?} is not a number"))
-                })
-            })
-            .transpose()
-    };
     if let Some(unknown) = params
         .keys()
         .find(|k| !["n", "r", "w"].contains(&k.as_str()))
     {
-        return Err(ApiError::bad_request(format!(
-            "unknown query parameter {unknown:?} (known: n, r, w)"
-        )));
+        let name = unknown.clone();
+        return Err(ApiError::UnknownParameter { name });
     }
+    let field = |name: &str| -> Result<Option<usize>, ApiError> {
+        params
+            .get(name)
+            .map(|text| {
+                text.parse().map_err(|_| ApiError::NotANumber {
+                    name: name.to_string(),
+                    text: text.clone(),
+                })
+            })
+            .transpose()
+    };
     Ok(Quorum {
         replication_factor: field("n")?,
         read_quorum: field("r")?,
@@ -186,78 +228,26 @@ fn quorum(params: &BTreeMap<String, String>) -> Result<Quorum, ApiError> {
     })
 }
 
-/// The `X-Dynamo-Context` header: absent (`None`), empty (blind) or a context.
-fn context_header(headers: &HeaderMap) -> Result<Option<VersionVector>, ApiError> {
-    let Some(value) = headers.get(CONTEXT_HEADER) else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("bad context: not ascii"))?;
-    if text.is_empty() {
-        return Ok(Some(VersionVector::new()));
-    }
-    let context = Context::from_text(text).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_context",
-            format!("bad context: {e}"),
-        )
-    })?;
-    Ok(Some(context.into_clock()))
-}
-
-async fn run(state: &HttpState, command: Command) -> Result<Reply, ApiError> {
-    match state.driver.request(command).await {
-        Err(_) => Err(ApiError::unavailable()),
-        Ok(Reply::Failed(failure)) => Err(failure.into()),
-        Ok(reply) => Ok(reply),
-    }
-}
-
-async fn read(state: &HttpState, key: &str, quorum: Quorum) -> Result<Siblings, ApiError> {
-    let command = Command::Get {
-        key: key.as_bytes().to_vec(),
-        quorum,
-    };
-    match run(state, command).await? {
-        Reply::Got { siblings } => Ok(siblings),
-        other => Err(unexpected(&other)),
-    }
-}
-
-fn unexpected(reply: &Reply) -> ApiError {
-    let text = format!("unexpected reply {reply:?}");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", text)
+/// The `X-Dynamo-Context` header as sent; the service decides what it means.
+fn context_header(headers: &HeaderMap) -> Option<&[u8]> {
+    headers.get(CONTEXT_HEADER).map(HeaderValue::as_bytes)
 }
 
 /// Headers every KV response carries.
-fn kv_headers(state: &HttpState, context: &VersionVector) -> HeaderMap {
+fn kv_headers(service: &KvService, context: &VersionVector) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    let text = Context::new(context.clone()).to_text();
-    if let Ok(value) = HeaderValue::from_str(&text) {
+    if let Ok(value) = HeaderValue::from_str(&service::context_text(context)) {
         headers.insert(CONTEXT_HEADER, value);
     }
-    headers.insert(EPOCH_HEADER, HeaderValue::from(state.driver.ring_epoch()));
+    headers.insert(EPOCH_HEADER, HeaderValue::from(service.ring_epoch()));
     headers
 }
 
-/// Time `work`, count it under `op`, and answer.
-async fn measured<F>(state: &HttpState, op: &str, work: F) -> Response
-where
-    F: std::future::Future<Output = Result<Response, ApiError>>,
-{
-    let started = Instant::now();
-    let result = work.await;
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(error) if error.status.is_server_error() => "failed",
-        Err(_) => "rejected",
-    };
-    state
-        .metrics
-        .request("http", op, outcome, started.elapsed());
-    result.unwrap_or_else(IntoResponse::into_response)
+/// Answer a request this port refused before the service saw it; the service still
+/// counts it, so every request is counted in one place.
+fn refused(service: &KvService, op: Op, started: Instant, error: ApiError) -> Response {
+    service.refused(op, started);
+    error.into_response()
 }
 
 async fn kv_get(
@@ -265,70 +255,60 @@ async fn kv_get(
     Path(key): Path<String>,
     Query(params): Params,
 ) -> Response {
-    let work = async {
-        let siblings = read(&state, &key, quorum(&params)?).await?;
-        state.metrics.read_siblings(siblings.len());
-        Ok(versions_response(&state, &siblings))
+    let (service, started) = (state.service(), Instant::now());
+    let quorum = match quorum(&params) {
+        Ok(quorum) => quorum,
+        Err(error) => return refused(&service, Op::Get, started, error),
     };
-    measured(&state, "get", work).await
+    match service.get(key.as_bytes(), quorum).await {
+        Ok(siblings) => versions_response(&service, &siblings),
+        Err(error) => ApiError::from(error).into_response(),
+    }
 }
 
 /// 200 with the one live value, 300 with every sibling, or 404.
-fn versions_response(state: &HttpState, siblings: &Siblings) -> Response {
-    let headers = kv_headers(state, siblings.clock());
+fn versions_response(service: &KvService, siblings: &Siblings) -> Response {
+    let headers = kv_headers(service, siblings.clock());
     let live: Vec<&[u8]> = siblings.values().collect();
     match (live.len(), siblings.len()) {
-        (0, _) => (
-            StatusCode::NOT_FOUND,
-            headers,
-            Json(json!({"error": "not found", "kind": "not_found"})),
-        )
-            .into_response(),
+        (0, _) => {
+            let body = ErrorDocument {
+                error: "not found".into(),
+                kind: "not_found".into(),
+                ..ErrorDocument::default()
+            };
+            (StatusCode::NOT_FOUND, headers, Json(body)).into_response()
+        }
         (1, 1) => (StatusCode::OK, headers, live[0].to_vec()).into_response(),
         _ => {
             let engine = base64::engine::general_purpose::STANDARD;
-            let listed: Vec<Value> = siblings
+            let listed = siblings
                 .iter()
                 .map(|sibling| match &sibling.content {
-                    Content::Value(bytes) => json!({"value": engine.encode(bytes)}),
-                    Content::Tombstone => json!({"deleted": true}),
+                    Content::Value(bytes) => SiblingDocument {
+                        value: Some(engine.encode(bytes)),
+                        deleted: false,
+                    },
+                    Content::Tombstone => SiblingDocument {
+                        value: None,
+                        deleted: true,
+                    },
                 })
                 .collect();
-            let text = Context::new(siblings.clock().clone()).to_text();
-            let body = json!({"context": text, "siblings": listed});
+            let body = SiblingsDocument {
+                context: service::context_text(siblings.clock()),
+                siblings: listed,
+            };
             (StatusCode::MULTIPLE_CHOICES, headers, Json(body)).into_response()
         }
     }
 }
 
-async fn write(
-    state: &HttpState,
-    key: &str,
-    headers: &HeaderMap,
-    params: &BTreeMap<String, String>,
-    content: Content,
-) -> Result<Response, ApiError> {
-    let quorum = quorum(params)?;
-    let key = key.as_bytes().to_vec();
-    // Without a context, the node reads and writes over what it read, in one request.
-    let command = match context_header(headers)? {
-        Some(context) => Command::Put {
-            key,
-            context,
-            content,
-            quorum,
-        },
-        None => Command::Set {
-            key,
-            content,
-            quorum,
-        },
-    };
-    match run(state, command).await? {
-        Reply::Put { context, .. } => {
-            Ok((StatusCode::NO_CONTENT, kv_headers(state, &context)).into_response())
-        }
-        other => Err(unexpected(&other)),
+/// 204 with the new context, or the error.
+fn written(service: &KvService, written: Result<VersionVector, ServiceError>) -> Response {
+    match written {
+        Ok(context) => (StatusCode::NO_CONTENT, kv_headers(service, &context)).into_response(),
+        Err(error) => ApiError::from(error).into_response(),
     }
 }
 
@@ -339,44 +319,44 @@ async fn kv_put(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let work = async {
-        let body = read_value(&headers, body).await?;
-        write(&state, &key, &headers, &params, Content::Value(body)).await
+    let (service, started) = (state.service(), Instant::now());
+    let admitted = async { Ok((quorum(&params)?, read_value(&headers, body).await?)) };
+    let (quorum, value) = match admitted.await {
+        Ok(admitted) => admitted,
+        Err(error) => return refused(&service, Op::Put, started, error),
     };
-    measured(&state, "put", work).await
-}
-
-fn too_large(size: impl std::fmt::Display) -> ApiError {
-    let text = format!(
-        "value is {size} bytes, more than {}",
-        limits::VALUE_BYTES_MAX
-    );
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", text)
+    let context = context_header(&headers);
+    let content = Content::Value(value);
+    let result = service
+        .write(key.as_bytes(), context, content, quorum)
+        .await;
+    written(&service, result)
 }
 
 /// The request body as a value: refused at once when its declared length is too
 /// large, and cut off when it does not arrive within `BODY_READ_TIMEOUT` (a client
 /// that announces a body and stalls must not hold a connection forever).
 async fn read_value(headers: &HeaderMap, body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+    let max = limits::VALUE_BYTES_MAX;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(size) = declared.filter(|size| *size > limits::VALUE_BYTES_MAX as u64) {
-        return Err(too_large(size));
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(size) = declared.filter(|size| *size > max) {
+        // The core's own refusal, made before the body is read.
+        return Err(ServiceError::ValueTooLarge {
+            size: Some(size),
+            max,
+        }
+        .into());
     }
-    let read = axum::body::to_bytes(body, limits::VALUE_BYTES_MAX);
+    let read = axum::body::to_bytes(body, max);
     match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
         Ok(Ok(bytes)) => Ok(bytes.to_vec()),
-        Ok(Err(_)) => Err(too_large(format!("more than {}", limits::VALUE_BYTES_MAX))),
-        Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            format!(
-                "the body did not arrive within {} s",
-                BODY_READ_TIMEOUT.as_secs()
-            ),
-        )),
+        Ok(Err(_)) => Err(ServiceError::ValueTooLarge { size: None, max }.into()),
+        Err(_) => Err(ApiError::BodyTimeout {
+            limit: BODY_READ_TIMEOUT,
+        }),
     }
 }
 
@@ -386,113 +366,42 @@ async fn kv_delete(
     Query(params): Params,
     headers: HeaderMap,
 ) -> Response {
-    let work = write(&state, &key, &headers, &params, Content::Tombstone);
-    measured(&state, "delete", work).await
+    let (service, started) = (state.service(), Instant::now());
+    let quorum = match quorum(&params) {
+        Ok(quorum) => quorum,
+        Err(error) => return refused(&service, Op::Delete, started, error),
+    };
+    let context = context_header(&headers);
+    let result = service
+        .write(key.as_bytes(), context, Content::Tombstone, quorum)
+        .await;
+    written(&service, result)
 }
 
 async fn snapshot(state: &HttpState) -> Result<Snapshot, ApiError> {
-    state
-        .driver
-        .snapshot()
-        .await
-        .map_err(|_| ApiError::unavailable())
+    Ok(state.service().snapshot().await?)
 }
 
 async fn cluster(State(state): State<Arc<HttpState>>) -> Response {
     match snapshot(&state).await {
-        Ok(snapshot) => Json(cluster_view(&snapshot)).into_response(),
+        Ok(snapshot) => Json(ClusterView::of(&snapshot)).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-/// The `/v1/cluster` document.
-pub fn cluster_view(snapshot: &Snapshot) -> Value {
-    let members: Vec<Value> = snapshot
-        .membership
-        .members()
-        .iter()
-        .map(|(id, info)| {
-            let endpoints = Endpoints::parse(&info.address);
-            let last_seen = snapshot.last_seen.get(id).map(|d| d.as_millis() as u64);
-            json!({
-                "id": id.0,
-                "status": format!("{:?}", info.status).to_lowercase(),
-                "peer": endpoints.peer,
-                "http": endpoints.http,
-                "resp": endpoints.resp,
-                "weight": info.weight,
-                "zone": info.zone,
-                "suspected": snapshot.suspected.contains(id),
-                "last_seen_ms_ago": last_seen,
-            })
-        })
-        .collect();
-    let n = snapshot.replication_factor;
-    let ring = snapshot.membership.ring();
-    let partitions: Vec<Value> = ring
-        .map(|ring| {
-            (0..ring.config().partitions)
-                .map(|p| {
-                    let partition = PartitionId(p);
-                    let preference = ring.preference_list(partition);
-                    json!({
-                        "partition": p,
-                        "homes": ring.home_replicas(partition, n),
-                        "preference_list": preference.nodes(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let pending: Vec<Value> = snapshot
-        .transfers
-        .iter()
-        .filter(|t| !t.done)
-        .map(|t| json!({"partition": t.partition, "from": t.from, "to": t.to}))
-        .collect();
-    let planned: Vec<Value> = snapshot
-        .transfers
-        .iter()
-        .map(|t| json!({"partition": t.partition, "from": t.from, "to": t.to, "done": t.done}))
-        .collect();
-    let done = snapshot.transfers.len() - pending.len();
-    json!({
-        "node": snapshot.id.0,
-        "epoch": snapshot.membership.epoch(),
-        "replication_factor": n,
-        "members": members,
-        "ring": ring,
-        "partitions": partitions,
-        "transfers": {
-            "total": snapshot.transfers.len(),
-            "done": done,
-            "pending": pending,
-            "planned": planned,
-        },
-        "hints": snapshot.hints,
-        "merkle_roots": snapshot
-            .merkle_roots
-            .iter()
-            .map(|(p, root)| (p.to_string(), json!(format!("{root:032x}"))))
-            .collect::<serde_json::Map<String, Value>>(),
-        "in_flight": snapshot.in_flight,
-    })
-}
-
-async fn membership_change(state: &HttpState, command: Command) -> Response {
-    match run(state, command).await {
-        Ok(Reply::Changed { epoch }) => Json(json!({"epoch": epoch})).into_response(),
-        Ok(other) => unexpected(&other).into_response(),
-        Err(error) => error.into_response(),
+fn membership_changed(changed: Result<u64, ServiceError>) -> Response {
+    match changed {
+        Ok(epoch) => Json(Changed { epoch }).into_response(),
+        Err(error) => ApiError::from(error).into_response(),
     }
 }
 
 async fn admin_join(State(state): State<Arc<HttpState>>, Path(node): Path<u32>) -> Response {
-    membership_change(&state, Command::Join { node: NodeId(node) }).await
+    membership_changed(state.service().join(NodeId(node)).await)
 }
 
 async fn admin_leave(State(state): State<Arc<HttpState>>, Path(node): Path<u32>) -> Response {
-    membership_change(&state, Command::Leave { node: NodeId(node) }).await
+    membership_changed(state.service().leave(NodeId(node)).await)
 }
 
 async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
@@ -545,7 +454,88 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
     if in_ring {
         "ready\n".into_response()
     } else {
-        let text = "not in the ring yet (joining: an operator must join it)";
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", text).into_response()
+        ApiError::NotInRing.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dynamo_core::version::ContextError;
+
+    /// The HTTP mapping: the status the module doc promises, the service's message
+    /// and kind, and the numbers of the failure.
+    #[test]
+    fn service_errors_map_to_documented_statuses_kinds_and_numbers() {
+        let cases = [
+            (
+                ServiceError::QuorumNotReached {
+                    needed: 3,
+                    received: 2,
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                ServiceError::ValueTooLarge {
+                    size: Some(9),
+                    max: 8,
+                },
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                ServiceError::BadContext(ContextError::Empty.into()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                ServiceError::Membership { reason: "x".into() },
+                StatusCode::CONFLICT,
+            ),
+            (ServiceError::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+        ];
+        for (error, status) in cases {
+            let api = ApiError::from(error.clone());
+            assert_eq!(api.status(), status, "{error:?}");
+            // Client errors are 4xx, the node's failures 5xx: the metrics' outcome
+            // label and the status class agree.
+            assert_eq!(error.is_client_error(), status.is_client_error());
+            let document = api.document();
+            assert_eq!(document.error, error.to_string());
+            assert_eq!(document.kind, error.kind());
+        }
+        let quorum = ApiError::from(ServiceError::QuorumNotReached {
+            needed: 3,
+            received: 2,
+        });
+        let document = quorum.document();
+        assert_eq!((document.needed, document.received), (Some(3), Some(2)));
+        let large = ApiError::from(ServiceError::ValueTooLarge {
+            size: Some(9),
+            max: 8,
+        });
+        assert_eq!(
+            (large.document().size, large.document().max),
+            (Some(9), Some(8))
+        );
+    }
+
+    #[test]
+    fn query_parameters_are_checked() {
+        let params = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let parsed = quorum(&params(&[("r", "1"), ("w", "2")])).unwrap();
+        assert_eq!(
+            (parsed.read_quorum, parsed.write_quorum),
+            (Some(1), Some(2))
+        );
+        let bad = quorum(&params(&[("r", "abc")])).unwrap_err();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        assert!(matches!(
+            quorum(&params(&[("x", "1")])),
+            Err(ApiError::UnknownParameter { .. })
+        ));
     }
 }

@@ -1,7 +1,7 @@
 //! Prometheus metrics of one node (`GET /metrics`).
 //!
-//! Request counters and latency histograms are recorded by the client ports as
-//! requests finish. The protocol's own counters (`NodeStats`: read repairs, hints,
+//! Request counters and latency histograms are recorded by the KV service
+//! (`service.rs`) as requests finish, for both client ports alike. The protocol's own counters (`NodeStats`: read repairs, hints,
 //! anti-entropy, transfers) live in the core, which does no I/O; they are copied into
 //! the registry from a driver snapshot at each scrape, so a scrape always shows the
 //! node's current totals (they restart from zero with the process, as counters may).

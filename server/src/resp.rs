@@ -14,6 +14,12 @@
 //! - `VSET key context value` -> the new context (context `""` is a blind write);
 //! - `VDEL key context` -> the new context.
 //!
+//! `DEL` deletes each key in one request (the node reads, then writes a tombstone only
+//! over a live value) and answers how many existed. Every command goes through the KV
+//! service (`service.rs`), which talks to the driver and counts requests; its errors
+//! reach clients as `-ERR <message>` (Redis's generic error code), the message being
+//! the one HTTP's error body carries.
+//!
 //! Requests on one connection are answered in order (pipelining works; pipelined
 //! commands on distinct keys run concurrently, see [`PIPELINE_CONCURRENCY_MAX`]); each is
 //! parsed only when complete; limits on argument count, request bytes and
@@ -21,12 +27,11 @@
 
 use crate::driver::DriverHandle;
 use crate::metrics::Metrics;
-use dynamo_core::clock::VersionVector;
-use dynamo_core::message::{Command, Quorum, Reply};
+use crate::service::{self, KvService, Port, ServiceError};
+use dynamo_core::message::Quorum;
 use dynamo_core::types::limits;
-use dynamo_core::version::{Content, Context, Siblings};
+use dynamo_core::version::{Content, Siblings};
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -84,8 +89,21 @@ impl Value {
 /// Why a request could not be parsed; the connection is closed after the error reply.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("protocol error: {0}")]
-    Protocol(String),
+    #[error("protocol error: line too long")]
+    LineTooLong,
+    /// The text where a length or integer was expected.
+    #[error("protocol error: invalid length {0:?}")]
+    InvalidLength(String),
+    #[error("protocol error: negative array length")]
+    NegativeArrayLength,
+    #[error("protocol error: negative bulk length")]
+    NegativeBulkLength,
+    #[error("protocol error: expected a bulk string")]
+    ExpectedBulk,
+    #[error("protocol error: bulk string not terminated by CRLF")]
+    UnterminatedBulk,
+    #[error("protocol error: unexpected reply type {0:?}")]
+    UnexpectedReplyType(char),
     #[error("request exceeds {REQUEST_BYTES_MAX} bytes")]
     TooLarge,
     #[error("more than {ARGS_MAX} arguments")]
@@ -109,7 +127,7 @@ pub fn parse(buffer: &[u8]) -> Parsed {
 fn line(buffer: &[u8], from: usize) -> Result<Option<(&[u8], usize)>, ParseError> {
     let Some(end) = buffer[from..].windows(2).position(|w| w == b"\r\n") else {
         if buffer.len() - from > 64 * 1024 {
-            return Err(ParseError::Protocol("line too long".into()));
+            return Err(ParseError::LineTooLong);
         }
         return Ok(None);
     };
@@ -120,12 +138,7 @@ fn number(text: &[u8]) -> Result<i64, ParseError> {
     std::str::from_utf8(text)
         .ok()
         .and_then(|t| t.parse().ok())
-        .ok_or_else(|| {
-            ParseError::Protocol(format!(
-                "invalid length {:?}",
-                String::from_utf8_lossy(text)
-            ))
-        })
+        .ok_or_else(|| ParseError::InvalidLength(String::from_utf8_lossy(text).into_owned()))
 }
 
 fn parse_array(buffer: &[u8]) -> Parsed {
@@ -135,7 +148,7 @@ fn parse_array(buffer: &[u8]) -> Parsed {
     let count = number(header)?;
     if count < 0 || count as usize > ARGS_MAX {
         return Err(if count < 0 {
-            ParseError::Protocol("negative array length".into())
+            ParseError::NegativeArrayLength
         } else {
             ParseError::TooManyArgs
         });
@@ -146,12 +159,12 @@ fn parse_array(buffer: &[u8]) -> Parsed {
             return Ok(None);
         };
         if header.first() != Some(&b'$') {
-            return Err(ParseError::Protocol("expected a bulk string".into()));
+            return Err(ParseError::ExpectedBulk);
         }
         let size = number(&header[1..])?;
         if size < 0 || size as usize > REQUEST_BYTES_MAX || start > REQUEST_BYTES_MAX {
             return Err(if size < 0 {
-                ParseError::Protocol("negative bulk length".into())
+                ParseError::NegativeBulkLength
             } else {
                 ParseError::TooLarge
             });
@@ -161,9 +174,7 @@ fn parse_array(buffer: &[u8]) -> Parsed {
             return Ok(None);
         }
         if &buffer[end..end + 2] != b"\r\n" {
-            return Err(ParseError::Protocol(
-                "bulk string not terminated by CRLF".into(),
-            ));
+            return Err(ParseError::UnterminatedBulk);
         }
         args.push(buffer[start..end].to_vec());
         at = end + 2;
@@ -228,14 +239,13 @@ pub fn parse_value(buffer: &[u8]) -> Result<Option<(Value, usize)>, ParseError> 
             }
             Ok(Some((Value::Array(items), at)))
         }
-        _ => Err(ParseError::Protocol(format!(
-            "unexpected reply type {:?}",
-            *kind as char
-        ))),
+        _ => Err(ParseError::UnexpectedReplyType(*kind as char)),
     }
 }
 
-/// Send one command to a RESP server and read its reply.
+/// Send one command to a RESP server and read its reply. A reply that is not RESP is
+/// an `InvalidData` error carrying the [`ParseError`]; a connection closed before the
+/// reply, `UnexpectedEof`. (An `io::Error`: callers tell a refused connection apart.)
 pub async fn call(address: &str, args: &[&[u8]]) -> std::io::Result<Value> {
     let mut stream = TcpStream::connect(address).await?;
     let mut request = format!("*{}\r\n", args.len()).into_bytes();
@@ -248,29 +258,22 @@ pub async fn call(address: &str, args: &[&[u8]]) -> std::io::Result<Value> {
     let mut buffer = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        let invalid =
-            |e: ParseError| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string());
-        if let Some((value, _)) = parse_value(&buffer).map_err(invalid)? {
+        let parsed = parse_value(&buffer);
+        let invalid = |e: ParseError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        if let Some((value, _)) = parsed.map_err(invalid)? {
             return Ok(value);
         }
         let read = stream.read(&mut chunk).await?;
         if read == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "server closed the connection",
-            ));
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         buffer.extend_from_slice(&chunk[..read]);
     }
 }
 
-/// Commands counted in the request metrics (others would let a client mint labels).
-const KV_COMMANDS: [&str; 9] = [
-    "get", "set", "del", "exists", "mget", "vget", "vset", "vdel", "ping",
-];
-
 /// Accept client connections until the listener fails.
 pub async fn serve(listener: TcpListener, driver: DriverHandle, metrics: Arc<Metrics>) {
+    let service = KvService::new(driver, metrics, Port::Resp);
     let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -279,29 +282,24 @@ pub async fn serve(listener: TcpListener, driver: DriverHandle, metrics: Arc<Met
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let driver = driver.clone();
-        let metrics = metrics.clone();
+        let service = service.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(error) = connection(stream, driver, metrics).await {
+            if let Err(error) = connection(stream, service).await {
                 tracing::debug!(%error, "client connection closed");
             }
         });
     }
 }
 
-async fn connection(
-    mut stream: TcpStream,
-    driver: DriverHandle,
-    metrics: Arc<Metrics>,
-) -> std::io::Result<()> {
+async fn connection(mut stream: TcpStream, service: KvService) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buffer: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let mut out = Vec::new();
         let (commands, ending) = parse_pipeline(&mut buffer);
-        run_pipeline(&driver, &metrics, commands, &mut out).await;
+        run_pipeline(&service, commands, &mut out).await;
         match ending {
             Ending::More => {}
             Ending::Quit => return stream.write_all(&out).await,
@@ -383,30 +381,25 @@ pub const PIPELINE_CONCURRENCY_MAX: usize = 64;
 /// after the other, in the order sent (a pipelined `SET k` then `GET k` reads the
 /// write), while commands on different keys share the round trips. Commands without
 /// keys (`PING`, `INFO`, ...) run alone.
-async fn run_pipeline(
-    driver: &DriverHandle,
-    metrics: &Arc<Metrics>,
-    commands: Vec<Vec<Vec<u8>>>,
-    out: &mut Vec<u8>,
-) {
+async fn run_pipeline(service: &KvService, commands: Vec<Vec<Vec<u8>>>, out: &mut Vec<u8>) {
     let mut wave: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut touched: std::collections::BTreeSet<Vec<u8>> = std::collections::BTreeSet::new();
     for args in commands {
         let keys = keys_of(&args);
         let fits = keys.is_some_and(|keys| keys.iter().all(|key| !touched.contains(key)));
         if !fits || wave.len() == PIPELINE_CONCURRENCY_MAX {
-            run_wave(driver, metrics, std::mem::take(&mut wave), out).await;
+            run_wave(service, std::mem::take(&mut wave), out).await;
             touched.clear();
         }
         touched.extend(keys.unwrap_or_default().iter().cloned());
         let alone = keys.is_none();
         wave.push(args);
         if alone {
-            run_wave(driver, metrics, std::mem::take(&mut wave), out).await;
+            run_wave(service, std::mem::take(&mut wave), out).await;
             touched.clear();
         }
     }
-    run_wave(driver, metrics, wave, out).await;
+    run_wave(service, wave, out).await;
 }
 
 /// The keys a command reads or writes; `None` for commands without keys.
@@ -420,21 +413,16 @@ fn keys_of(args: &[Vec<u8>]) -> Option<&[Vec<u8>]> {
 }
 
 /// Run commands concurrently; append their replies in the order given.
-async fn run_wave(
-    driver: &DriverHandle,
-    metrics: &Arc<Metrics>,
-    wave: Vec<Vec<Vec<u8>>>,
-    out: &mut Vec<u8>,
-) {
+async fn run_wave(service: &KvService, wave: Vec<Vec<Vec<u8>>>, out: &mut Vec<u8>) {
     if let [args] = wave.as_slice() {
-        measured(driver, metrics, args).await.encode(out);
+        execute(service, args).await.encode(out);
         return;
     }
     let mut replies: Vec<Option<Value>> = wave.iter().map(|_| None).collect();
     let mut running = tokio::task::JoinSet::new();
     for (index, args) in wave.into_iter().enumerate() {
-        let (driver, metrics) = (driver.clone(), metrics.clone());
-        running.spawn(async move { (index, measured(&driver, &metrics, &args).await) });
+        let service = service.clone();
+        running.spawn(async move { (index, execute(&service, &args).await) });
     }
     while let Some(joined) = running.join_next().await {
         match joined {
@@ -449,142 +437,89 @@ async fn run_wave(
     }
 }
 
-/// Run one command and record it in the request metrics.
-async fn measured(driver: &DriverHandle, metrics: &Metrics, args: &[Vec<u8>]) -> Value {
-    let started = Instant::now();
-    let value = execute(driver, args).await;
-    let op = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-    if KV_COMMANDS.contains(&op.as_str()) {
-        let outcome = if matches!(value, Value::Error(_)) {
-            "failed"
-        } else {
-            "ok"
-        };
-        metrics.request("resp", &op, outcome, started.elapsed());
-    }
-    value
+/// Why a command failed: the service's failures, and what this port refuses itself.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("unknown command '{0}'")]
+    Unknown(String),
+    #[error("wrong number of arguments for '{0}' command")]
+    Arity(String),
 }
 
-/// Run one command.
-pub async fn execute(driver: &DriverHandle, args: &[Vec<u8>]) -> Value {
-    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
-    let arity_ok = match name.as_str() {
-        "PING" => args.len() <= 2,
-        "GET" | "VGET" => args.len() == 2,
-        "SET" | "VDEL" => args.len() == 3,
-        "VSET" => args.len() == 4,
-        "DEL" | "EXISTS" | "MGET" => args.len() >= 2,
-        _ => true,
-    };
-    if !arity_ok {
-        return Value::error(format!(
-            "ERR wrong number of arguments for '{}' command",
-            name.to_lowercase()
-        ));
+impl CommandError {
+    /// The one mapping of failures to RESP: Redis's generic `ERR` code, then the
+    /// message (for a service failure, the `error` text HTTP answers with).
+    pub fn reply(&self) -> Value {
+        Value::Error(format!("ERR {self}"))
     }
-    let result = match name.as_str() {
+}
+
+/// Run one command; a failure is its error reply.
+pub async fn execute(service: &KvService, args: &[Vec<u8>]) -> Value {
+    match command(service, args).await {
+        Ok(value) => value,
+        Err(error) => error.reply(),
+    }
+}
+
+/// Whether `name` (uppercase) may take `count` arguments, its name included.
+fn arity_ok(name: &str, count: usize) -> bool {
+    match name {
+        "PING" => count <= 2,
+        "GET" | "VGET" => count == 2,
+        "SET" | "VDEL" => count == 3,
+        "VSET" => count == 4,
+        "DEL" | "EXISTS" | "MGET" => count >= 2,
+        _ => true,
+    }
+}
+
+async fn command(service: &KvService, args: &[Vec<u8>]) -> Result<Value, CommandError> {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+    if !arity_ok(&name, args.len()) {
+        return Err(CommandError::Arity(name.to_lowercase()));
+    }
+    let quorum = Quorum::default();
+    let ok = || Value::Simple("OK".into());
+    match name.as_str() {
         "PING" => Ok(args
             .get(1)
             .map_or(Value::Simple("PONG".into()), |m| Value::bulk(m.clone()))),
-        "QUIT" => Ok(Value::Simple("OK".into())),
+        "QUIT" => Ok(ok()),
         "COMMAND" | "CONFIG" => Ok(Value::Array(Vec::new())),
-        "SELECT" if args.get(1).is_some_and(|db| db == b"0") => Ok(Value::Simple("OK".into())),
-        "INFO" => info(driver).await,
-        "GET" => get(driver, &args[1]).await.map(plain_value),
-        "MGET" => mget(driver, &args[1..]).await,
-        "EXISTS" => exists(driver, &args[1..]).await,
-        "SET" => set(driver, &args[1], Content::Value(args[2].clone()))
-            .await
-            .map(|_| Value::Simple("OK".into())),
-        "DEL" => del(driver, &args[1..]).await,
-        "VGET" => get(driver, &args[1]).await.map(versioned),
-        "VSET" => vput(driver, &args[1], &args[2], Content::Value(args[3].clone())).await,
-        "VDEL" => vput(driver, &args[1], &args[2], Content::Tombstone).await,
-        _ => Err(format!(
-            "ERR unknown command '{}'",
-            String::from_utf8_lossy(&args[0])
+        "SELECT" if args.get(1).is_some_and(|db| db == b"0") => Ok(ok()),
+        "INFO" => info(service).await,
+        "GET" => Ok(plain_value(&service.get(&args[1], quorum).await?)),
+        "MGET" => Ok(mget(service, &args[1..]).await),
+        "EXISTS" => exists(service, &args[1..]).await,
+        "SET" => {
+            let content = Content::Value(args[2].clone());
+            service.set(&args[1], content, quorum).await?;
+            Ok(ok())
+        }
+        "DEL" => del(service, &args[1..]).await,
+        "VGET" => Ok(versioned(&service.get(&args[1], quorum).await?)),
+        "VSET" => versioned_write(service, args, Content::Value(args[3].clone())).await,
+        "VDEL" => versioned_write(service, args, Content::Tombstone).await,
+        _ => Err(CommandError::Unknown(
+            String::from_utf8_lossy(&args[0]).into_owned(),
         )),
-    };
-    result.unwrap_or_else(Value::Error)
-}
-
-async fn run(driver: &DriverHandle, command: Command) -> Result<Reply, String> {
-    match driver
-        .request(command)
-        .await
-        .map_err(|e| format!("ERR {e}"))?
-    {
-        Reply::Failed(failure) => Err(format!("ERR {failure}")),
-        reply => Ok(reply),
     }
-}
-
-async fn get(driver: &DriverHandle, key: &[u8]) -> Result<Siblings, String> {
-    match run(
-        driver,
-        Command::Get {
-            key: key.to_vec(),
-            quorum: Quorum::default(),
-        },
-    )
-    .await?
-    {
-        Reply::Got { siblings } => Ok(siblings),
-        other => Err(format!("ERR unexpected reply {other:?}")),
-    }
-}
-
-async fn put(
-    driver: &DriverHandle,
-    key: &[u8],
-    context: VersionVector,
-    content: Content,
-) -> Result<VersionVector, String> {
-    match run(
-        driver,
-        Command::Put {
-            key: key.to_vec(),
-            context,
-            content,
-            quorum: Quorum::default(),
-        },
-    )
-    .await?
-    {
-        Reply::Put { context, .. } => Ok(context),
-        other => Err(format!("ERR unexpected reply {other:?}")),
-    }
-}
-
-/// Read-modify-write: supersede every version a read quorum sees. One request: the
-/// coordinator reads, then writes with the read's context (`Command::Set`).
-async fn set(driver: &DriverHandle, key: &[u8], content: Content) -> Result<VersionVector, String> {
-    let command = Command::Set {
-        key: key.to_vec(),
-        content,
-        quorum: Quorum::default(),
-    };
-    match run(driver, command).await? {
-        Reply::Put { context, .. } => Ok(context),
-        other => Err(format!("ERR unexpected reply {other:?}")),
-    }
-}
-
-fn live_values(siblings: &Siblings) -> Vec<&[u8]> {
-    siblings.values().collect()
 }
 
 /// The value plain `GET` shows: siblings are sorted by dot, so the last live one is
 /// the same choice on every node.
-fn plain_value(siblings: Siblings) -> Value {
-    match live_values(&siblings).last() {
+fn plain_value(siblings: &Siblings) -> Value {
+    match siblings.values().last() {
         None => Value::Bulk(None),
         Some(value) => Value::bulk(value.to_vec()),
     }
 }
 
-fn versioned(siblings: Siblings) -> Value {
-    let context = Context::new(siblings.clock().clone()).to_text();
+fn versioned(siblings: &Siblings) -> Value {
+    let context = service::context_text(siblings.clock());
     let values = siblings
         .iter()
         .map(|sibling| match &sibling.content {
@@ -595,60 +530,52 @@ fn versioned(siblings: Siblings) -> Value {
     Value::Array(vec![Value::bulk(context), Value::Array(values)])
 }
 
-async fn vput(
-    driver: &DriverHandle,
-    key: &[u8],
-    context: &[u8],
+/// `VSET key context value` / `VDEL key context`: the context as the client sent it
+/// (the service reads `""` as a blind write); the new context.
+async fn versioned_write(
+    service: &KvService,
+    args: &[Vec<u8>],
     content: Content,
-) -> Result<Value, String> {
-    let context = if context.is_empty() {
-        VersionVector::new()
-    } else {
-        let text =
-            std::str::from_utf8(context).map_err(|_| "ERR bad context: not text".to_string())?;
-        Context::from_text(text)
-            .map_err(|e| format!("ERR bad context: {e}"))?
-            .into_clock()
-    };
-    let next = put(driver, key, context, content).await?;
-    Ok(Value::bulk(Context::new(next).to_text()))
+) -> Result<Value, CommandError> {
+    let (key, context) = (&args[1], args[2].as_slice());
+    let next = service
+        .write(key, Some(context), content, Quorum::default())
+        .await?;
+    Ok(Value::bulk(service::context_text(&next)))
 }
 
-async fn mget(driver: &DriverHandle, keys: &[Vec<u8>]) -> Result<Value, String> {
+/// Each key's value, or its own error in its place.
+async fn mget(service: &KvService, keys: &[Vec<u8>]) -> Value {
     let mut values = Vec::with_capacity(keys.len());
     for key in keys {
-        values.push(
-            get(driver, key)
-                .await
-                .map(plain_value)
-                .unwrap_or_else(Value::Error),
-        );
+        values.push(match service.get(key, Quorum::default()).await {
+            Ok(siblings) => plain_value(&siblings),
+            Err(error) => CommandError::from(error).reply(),
+        });
     }
-    Ok(Value::Array(values))
+    Value::Array(values)
 }
 
-async fn exists(driver: &DriverHandle, keys: &[Vec<u8>]) -> Result<Value, String> {
+async fn exists(service: &KvService, keys: &[Vec<u8>]) -> Result<Value, CommandError> {
     let mut count = 0;
     for key in keys {
-        count += i64::from(!live_values(&get(driver, key).await?).is_empty());
+        let siblings = service.get(key, Quorum::default()).await?;
+        count += i64::from(siblings.values().next().is_some());
     }
     Ok(Value::Integer(count))
 }
 
-async fn del(driver: &DriverHandle, keys: &[Vec<u8>]) -> Result<Value, String> {
+/// One `Command::Delete` per key; the keys that existed.
+async fn del(service: &KvService, keys: &[Vec<u8>]) -> Result<Value, CommandError> {
     let mut deleted = 0;
     for key in keys {
-        let seen = get(driver, key).await?;
-        if !live_values(&seen).is_empty() {
-            put(driver, key, seen.clock().clone(), Content::Tombstone).await?;
-            deleted += 1;
-        }
+        deleted += i64::from(service.delete(key, Quorum::default()).await?);
     }
     Ok(Value::Integer(deleted))
 }
 
-async fn info(driver: &DriverHandle) -> Result<Value, String> {
-    let stats = driver.stats().await.map_err(|e| format!("ERR {e}"))?;
+async fn info(service: &KvService) -> Result<Value, CommandError> {
+    let stats = service.stats().await?;
     let text = format!(
         "# Server\r\nredis_version:7.0.0\r\ndynamo_version:{}\r\n# Stats\r\ngets:{}\r\nputs:{}\r\nquorum_failures:{}\r\nread_repairs:{}\r\nhints_stored:{}\r\nhints_delivered:{}\r\nanti_entropy_keys_repaired:{}\r\n",
         env!("CARGO_PKG_VERSION"),
@@ -689,15 +616,12 @@ mod tests {
 
     #[test]
     fn rejects_malformed_and_oversized_requests() {
-        assert!(matches!(
-            parse(b"*1\r\n+OK\r\n"),
-            Err(ParseError::Protocol(_))
-        ));
-        assert!(matches!(parse(b"*x\r\n"), Err(ParseError::Protocol(_))));
-        assert!(matches!(
+        assert_eq!(parse(b"*1\r\n+OK\r\n"), Err(ParseError::ExpectedBulk));
+        assert_eq!(parse(b"*x\r\n"), Err(ParseError::InvalidLength("x".into())));
+        assert_eq!(
             parse(b"*1\r\n$3\r\nabcXY"),
-            Err(ParseError::Protocol(_))
-        ));
+            Err(ParseError::UnterminatedBulk)
+        );
         assert_eq!(parse(b"*99999\r\n"), Err(ParseError::TooManyArgs));
         assert_eq!(parse(b"*1\r\n$999999999\r\n"), Err(ParseError::TooLarge));
     }
@@ -713,5 +637,38 @@ mod tests {
         ])
         .encode(&mut out);
         assert_eq!(out, b"*4\r\n$1\r\na\r\n$-1\r\n:3\r\n-ERR x  y\r\n");
+    }
+
+    /// RESP's mapping of the service's failures: `ERR ` and exactly the message HTTP's
+    /// error body carries, so a failure reads the same through either port.
+    #[test]
+    fn service_failures_read_as_on_http() {
+        use crate::service::{BadContext, ServiceError};
+        let failures = [
+            ServiceError::QuorumNotReached {
+                needed: 2,
+                received: 1,
+            },
+            ServiceError::ValueTooLarge {
+                size: Some(9),
+                max: 8,
+            },
+            ServiceError::BadContext(BadContext::NotText),
+            ServiceError::Unavailable,
+        ];
+        for failure in failures {
+            let resp = CommandError::from(failure.clone()).reply();
+            let http = crate::http::ApiError::from(failure).document();
+            assert_eq!(resp, Value::Error(format!("ERR {}", http.error)));
+        }
+        let quorum = CommandError::from(ServiceError::QuorumNotReached {
+            needed: 2,
+            received: 1,
+        });
+        let text = "ERR quorum not reached: needed 2, got 1";
+        assert_eq!(quorum.reply(), Value::Error(text.into()));
+        let arity = CommandError::Arity("get".into()).reply();
+        let text = "ERR wrong number of arguments for 'get' command";
+        assert_eq!(arity, Value::Error(text.into()));
     }
 }

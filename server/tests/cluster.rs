@@ -50,6 +50,18 @@ fn set_on_one_node_is_read_on_another_and_survives_a_restart() {
         run(&cluster.client(3), &[b"GET", b"cart"]),
         Value::Bulk(None)
     );
+    // DEL counts the keys that held a live value: a deleted, a missing and a key with
+    // two siblings (one delete supersedes both).
+    run(&cluster.client(1), &[b"SET", b"apple", b"1"]);
+    run(&cluster.client(1), &[b"VSET", b"twins", b"", b"left"]);
+    run(&cluster.client(2), &[b"VSET", b"twins", b"", b"right"]);
+    let keys: [&[u8]; 5] = [b"DEL", b"apple", b"cart", b"nothing", b"twins"];
+    assert_eq!(run(&cluster.client(2), &keys), Value::Integer(2));
+    assert_eq!(run(&cluster.client(3), &keys), Value::Integer(0));
+    assert_eq!(
+        run(&cluster.client(1), &[b"EXISTS", b"apple", b"twins"]),
+        Value::Integer(0)
+    );
 }
 
 #[test]

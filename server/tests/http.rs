@@ -1,14 +1,18 @@
 //! The HTTP API against real `dynamo serve` processes: every route and its error
-//! cases, Prometheus metrics that parse and move, the partition-aware client's hops.
+//! cases, the same failures reading alike through RESP and HTTP, Prometheus metrics
+//! that parse and move, the partition-aware client's hops.
 
 mod support;
 
+use dynamo_core::types::{limits, NodeId};
 use dynamo_server::client::Client;
+use dynamo_server::resp::Value as Resp;
+use dynamo_server::view::{ClusterView, ErrorDocument};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use support::Cluster;
+use support::{block_on, eventually, run, Cluster};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONTEXT: &str = "x-dynamo-context";
@@ -219,6 +223,11 @@ async fn cluster_view_probes_and_metrics_describe_the_node() {
         .iter()
         .all(|p| p["homes"].as_array().unwrap().len() == 3));
     assert_eq!(view["transfers"]["total"], 0);
+    // The typed view the client and the CLI read is the same document.
+    let typed: ClusterView = serde_json::from_value(view.clone()).expect("a typed view");
+    assert_eq!(typed.node, NodeId(2));
+    assert_eq!(typed.partitions.len(), 16);
+    assert_eq!(serde_json::to_value(&typed).unwrap(), view);
     for probe in ["/healthz", "/readyz"] {
         let response = http().get(url(&cluster, 1, probe)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{probe}");
@@ -279,4 +288,109 @@ async fn the_partition_aware_client_sends_each_request_to_a_home_replica() {
         blind > node1_before,
         "blind puts to a non-home were forwarded"
     );
+}
+
+/// An HTTP error answer: its status and body.
+fn http_error(request: reqwest::RequestBuilder) -> (StatusCode, ErrorDocument) {
+    block_on(async move {
+        let response = request.send().await.expect("the http port answers");
+        let status = response.status();
+        (status, response.json().await.expect("a json error body"))
+    })
+}
+
+/// An HTTP request written by hand (so a body can be announced and not sent): the
+/// status and the JSON error body.
+fn raw_http_error(address: &str, head: &str) -> (u16, ErrorDocument) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let timeout = Some(std::time::Duration::from_secs(10));
+    stream.set_read_timeout(timeout).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head.get(9..12).and_then(|s| s.parse().ok());
+    let status = status.unwrap_or_else(|| panic!("a status line: {head}"));
+    (
+        status,
+        serde_json::from_str(body).expect("a json error body"),
+    )
+}
+
+/// Every number in a message, in order.
+fn numbers(text: &str) -> Vec<usize> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|digits| digits.parse().ok())
+        .collect()
+}
+
+/// RESP answers `ERR ` and the very message HTTP's body carries.
+fn assert_same_failure(resp: &Resp, http: &ErrorDocument) {
+    assert_eq!(
+        resp,
+        &Resp::Error(format!("ERR {}", http.error)),
+        "{http:?}"
+    );
+}
+
+/// The numbers of RESP's message are HTTP's number fields, in order.
+fn assert_same_numbers(resp: &Resp, fields: &[Option<usize>]) {
+    let Resp::Error(text) = resp else {
+        panic!("RESP answered {resp:?}")
+    };
+    let fields: Vec<usize> = fields.iter().map(|f| f.expect("a number field")).collect();
+    assert_eq!(numbers(text), fields, "{text:?}");
+}
+
+/// One failure, two ports: a malformed context, a value one byte over the limit and
+/// requests that cannot reach their quorum read the same through RESP and HTTP (the
+/// same message, kind and numbers), with HTTP's documented status and kind.
+#[test]
+fn resp_and_http_report_the_same_failures_alike() {
+    let mut cluster = Cluster::start_with(26200, 3, 16, 3);
+    let (resp, http) = (cluster.client(1), cluster.http(1));
+    let url = format!("http://{http}/v1/kv/same");
+    let client = reqwest::Client::new;
+
+    let from_resp = run(&resp, &[b"VSET", b"same", b"garbage!", b"v"]);
+    let put = client().put(&url).header("x-dynamo-context", "garbage!");
+    let (status, from_http) = http_error(put.body("v"));
+    assert_eq!(
+        (status, from_http.kind.as_str()),
+        (StatusCode::BAD_REQUEST, "bad_context")
+    );
+    assert_same_failure(&from_resp, &from_http);
+
+    let max = limits::VALUE_BYTES_MAX;
+    let from_resp = run(&resp, &[b"SET", b"same", &vec![b'x'; max + 1]]);
+    let head = format!(
+        "PUT /v1/kv/same HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        max + 1
+    );
+    let (status, from_http) = raw_http_error(&http, &head);
+    assert_eq!((status, from_http.kind.as_str()), (413, "too_large"));
+    assert_eq!((from_http.size, from_http.max), (Some(max + 1), Some(max)));
+    assert_same_failure(&from_resp, &from_http);
+    assert_same_numbers(&from_resp, &[from_http.size, from_http.max]);
+
+    // Two of the three homes down: R=2 cannot be met. Once node 1 suspects them it
+    // fails such requests at once (until then they time out), the same way each time.
+    cluster.kill(2);
+    cluster.kill(3);
+    let mut from_http = ErrorDocument::default();
+    eventually("node 1 fails fast without a quorum", || {
+        let (status, body) = http_error(client().put(&url).body("v"));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:?}");
+        from_http = body;
+        from_http.kind == "quorum_not_reached"
+    });
+    assert_eq!((from_http.needed, from_http.received), (Some(2), Some(1)));
+    let from_resp = run(&resp, &[b"SET", b"same", b"v"]);
+    assert_same_failure(&from_resp, &from_http);
+    assert_same_numbers(&from_resp, &[from_http.needed, from_http.received]);
+    let (_, from_http) = http_error(client().get(&url));
+    let from_resp = run(&resp, &[b"GET", b"same"]);
+    assert_same_failure(&from_resp, &from_http);
+    assert_same_numbers(&from_resp, &[from_http.needed, from_http.received]);
 }

@@ -7,7 +7,7 @@ mod support;
 use dynamo_core::ring::Ring;
 use dynamo_core::types::{NodeId, PartitionId};
 use dynamo_server::client::Client;
-use serde_json::Value;
+use dynamo_server::view::{ClusterView, MemberState};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,8 +19,8 @@ const N: usize = 3;
 const WRITES_MAX: usize = 5_000;
 const WRITING_MAX: Duration = Duration::from_secs(120);
 
-fn ring_of(view: &Value) -> Ring {
-    serde_json::from_value(view["ring"].clone()).expect("the view carries the ring")
+fn ring_of(view: &ClusterView) -> Ring {
+    view.ring.clone().expect("the view carries the ring")
 }
 
 /// The (partition, receiving node) pairs the claim plans between two rings.
@@ -34,15 +34,9 @@ fn claimed(before: &Ring, after: &Ring) -> BTreeSet<(u32, u32)> {
 }
 
 /// The (partition, receiving node) pairs a node reports for its epoch.
-fn planned(view: &Value) -> BTreeSet<(u32, u32)> {
-    let planned = view["transfers"]["planned"].as_array().unwrap();
-    let pair = |t: &Value| {
-        (
-            t["partition"].as_u64().unwrap() as u32,
-            t["to"].as_u64().unwrap() as u32,
-        )
-    };
-    planned.iter().map(pair).collect()
+fn planned(view: &ClusterView) -> BTreeSet<(u32, u32)> {
+    let planned = view.transfers.planned.iter();
+    planned.map(|t| (t.partition.0, t.to.0)).collect()
 }
 
 /// What the writer saw: acknowledged (key, value) pairs and failed attempts.
@@ -75,7 +69,7 @@ fn writer(seeds: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<
 
 /// Change membership through node 1 and wait until every node reports the new
 /// epoch's transfers done; return node 1's view of that epoch.
-fn change_and_settle(cluster: &Cluster, action: &str, node: u32, nodes: &[u16]) -> Value {
+fn change_and_settle(cluster: &Cluster, action: &str, node: u32, nodes: &[u16]) -> ClusterView {
     let seeds = vec![cluster.http(1)];
     let epoch = block_on(async move {
         let client = Client::connect(&seeds).await.unwrap();
@@ -90,8 +84,7 @@ fn change_and_settle(cluster: &Cluster, action: &str, node: u32, nodes: &[u16]) 
             "transfers of the new epoch done",
             || {
                 let view = cluster.view(*id);
-                view["epoch"] == epoch
-                    && view["transfers"]["pending"].as_array().unwrap().is_empty()
+                view.epoch == epoch && view.transfers.pending.is_empty()
             },
         );
     }
@@ -105,10 +98,8 @@ fn join_and_leave_under_load_move_the_planned_partitions_and_lose_nothing() {
     cluster.spawn_joiner(4);
     eventually_within(Duration::from_secs(30), "node 4 announces itself", || {
         let view = cluster.view(1);
-        let members = view["members"].as_array().unwrap().clone();
-        members
-            .iter()
-            .any(|m| m["id"] == 4 && m["status"] == "joining")
+        let mut members = view.members.iter();
+        members.any(|m| m.id == NodeId(4) && m.status == MemberState::Joining)
     });
     let stop = Arc::new(AtomicBool::new(false));
     let load = writer(vec![cluster.http(1)], stop.clone());

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses part of the harness
 
 use dynamo_server::resp::{call, Value};
+use dynamo_server::view::ClusterView;
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -76,7 +77,7 @@ impl Cluster {
     }
 
     /// Node `id`'s `/v1/cluster` document.
-    pub fn view(&self, id: u16) -> serde_json::Value {
+    pub fn view(&self, id: u16) -> ClusterView {
         let url = format!("http://{}/v1/cluster", self.http(id));
         block_on(async move {
             let response = reqwest::get(url).await.expect("the http port answers");
@@ -89,8 +90,8 @@ impl Cluster {
     pub fn wait_announced(&self, id: u16, members: u16) {
         eventually("every member's ports announced", || {
             let view = self.view(id);
-            let known = view["members"].as_array().into_iter().flatten();
-            known.filter(|m| m["http"].is_string()).count() == usize::from(members)
+            let known = view.members.iter().filter(|m| m.http.is_some());
+            known.count() == usize::from(members)
         });
     }
 
