@@ -7,9 +7,11 @@
 //! that found them sends every entry it holds in the differing leaves and asks for the
 //! other side's: both merge what they receive, so both end with the union (a merge never
 //! loses a version). Each message carries at most `anti_entropy_keys_max` entries and
-//! `MERKLE_FANOUT` descents. Known limit (issue 25): only the first
-//! `anti_entropy_keys_max` keys of the differing leaves are sent, so when those leaves
-//! hold more keys, the ones past that count are not repaired by anti-entropy.
+//! `MERKLE_FANOUT` descents; when a side holds more entries under the differing leaves,
+//! the page says where it stopped and the other side pulls the next page
+//! (`TreePull`), so every key under a differing leaf is exchanged, one page per round
+//! trip. Known cost (issue 25): pages carry whole values, not key digests first, and
+//! finding a leaf's keys scans the partition from the page's cursor.
 //!
 //! Invariants:
 //! - hostile or stale input (bad level, index, hash count, keys outside the partition,
@@ -92,7 +94,12 @@ impl AntiEntropy {
             .map(|offset| theirs.index as usize * MERKLE_FANOUT + offset);
         if level == MERKLE_DEPTH {
             let leaves: Vec<LeafId> = children.filter_map(LeafId::new).collect();
-            return send_leaves(local, from, partition, leaves, true, out);
+            let page = Page {
+                partition,
+                leaves,
+                after: None,
+            };
+            return send_leaves(local, from, page, true, out);
         }
         for index in children {
             let step = tree
@@ -114,6 +121,7 @@ impl AntiEntropy {
             leaves,
             entries,
             reply,
+            next,
         } = sync;
         let leaf_set: BTreeSet<LeafId> = leaves.iter().copied().collect();
         let valid = leaves.len() <= crate::merkle::MERKLE_LEAVES
@@ -136,10 +144,55 @@ impl AntiEntropy {
                 }
             }
         }
+        if let Some(after) = next {
+            let (leaves, after) = (leaves.clone(), after);
+            local.send(
+                out,
+                from,
+                Message::TreePull {
+                    partition,
+                    leaves,
+                    after,
+                },
+            );
+        }
         if reply {
-            send_leaves(local, from, partition, leaves, false, out);
+            let page = Page {
+                partition,
+                leaves,
+                after: None,
+            };
+            send_leaves(local, from, page, false, out);
         }
     }
+
+    /// The peer merged a page of ours and asks for the next one.
+    pub fn on_tree_pull<S: Store>(
+        local: &mut Local<S>,
+        ring: Option<&Ring>,
+        from: NodeId,
+        page: Page,
+        out: &mut Vec<Output>,
+    ) {
+        let valid = page.leaves.len() <= crate::merkle::MERKLE_LEAVES
+            && page
+                .after
+                .as_ref()
+                .is_some_and(|after| local.valid_key(page.partition, after));
+        if !replicates(local, ring, page.partition) || !valid {
+            return local.ignore();
+        }
+        send_leaves(local, from, page, false, out);
+    }
+}
+
+/// Which entries a `TreeSync` page carries: those of `partition` under `leaves`,
+/// in key order, after `after`.
+#[derive(Clone, Debug)]
+pub(crate) struct Page {
+    pub partition: PartitionId,
+    pub leaves: Vec<LeafId>,
+    pub after: Option<Key>,
 }
 
 /// A `Message::TreeSync` as received.
@@ -149,6 +202,7 @@ pub(crate) struct ReceivedSync {
     pub leaves: Vec<LeafId>,
     pub entries: Vec<(Key, Siblings)>,
     pub reply: bool,
+    pub next: Option<Key>,
 }
 
 fn tree_or_empty<S: Store>(local: &Local<S>, partition: PartitionId) -> MerkleTree {
@@ -165,43 +219,47 @@ fn replicates<S: Store>(local: &Local<S>, ring: Option<&Ring>, partition: Partit
 fn send_leaves<S: Store>(
     local: &mut Local<S>,
     to: NodeId,
-    partition: PartitionId,
-    leaves: Vec<LeafId>,
+    page: Page,
     reply: bool,
     out: &mut Vec<Output>,
 ) {
-    let entries = match entries_in(local, partition, &leaves) {
-        Ok(entries) => entries,
+    let Page {
+        partition,
+        leaves,
+        after,
+    } = page;
+    let (entries, next) = match entries_in(local, partition, &leaves, after.as_deref()) {
+        Ok(found) => found,
         Err(error) => {
             local.storage_failed(&error);
             return;
         }
     };
-    local.send(
-        out,
-        to,
-        Message::TreeSync {
-            partition,
-            leaves,
-            entries,
-            reply,
-        },
-    );
+    let message = Message::TreeSync {
+        partition,
+        leaves,
+        entries,
+        reply,
+        next,
+    };
+    local.send(out, to, message);
 }
 
+/// One page of the entries under `leaves` after `after`, and where the next starts.
 fn entries_in<S: Store>(
     local: &Local<S>,
     partition: PartitionId,
     leaves: &[LeafId],
-) -> Result<Vec<(Key, Siblings)>, StoreError> {
+    after: Option<&[u8]>,
+) -> Result<(Vec<(Key, Siblings)>, Option<Key>), StoreError> {
     let leaves: BTreeSet<LeafId> = leaves.iter().copied().collect();
     let max = local.config().anti_entropy_keys_max;
-    let page = keys_in_leaves(local.store(), partition, &leaves, None, max)?;
+    let page = keys_in_leaves(local.store(), partition, &leaves, after, max)?;
     let mut entries = Vec::with_capacity(page.entries.len());
     for entry in page.entries {
         if let Some(siblings) = local.store().get(partition, &entry.key)? {
             entries.push((entry.key, siblings));
         }
     }
-    Ok(entries)
+    Ok((entries, page.next))
 }

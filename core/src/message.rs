@@ -222,13 +222,24 @@ pub enum Message {
         partition: PartitionId,
         step: TreeLevel,
     },
-    /// Anti-entropy: every entry the sender holds in `leaves` (which differed), for the
-    /// receiver to merge; a `reply: true` sync asks for the receiver's entries back.
+    /// Anti-entropy: a page of the entries the sender holds in `leaves` (which
+    /// differed), for the receiver to merge; a `reply: true` sync (the first page of
+    /// the side that found the leaves) asks for the receiver's entries back. `next`:
+    /// the sender holds more, after this key; the receiver pulls them (`TreePull`).
     TreeSync {
         partition: PartitionId,
         leaves: Vec<LeafId>,
         entries: Vec<(Key, Siblings)>,
         reply: bool,
+        next: Option<Key>,
+    },
+    /// Anti-entropy: send the next page of your entries in `leaves`, after `after`
+    /// (answered by a `TreeSync` with `reply: false`).
+    TreePull {
+        partition: PartitionId,
+        leaves: Vec<LeafId>,
+        #[serde(with = "serde_bytes")]
+        after: Key,
     },
     Gossip {
         membership: Box<Membership>,

@@ -27,7 +27,7 @@
 //! - each dot minted by this node is fresh, and a node mints with its current actor
 //!   only into its own home copy of the key (see `local.rs`).
 
-use crate::antientropy::{AntiEntropy, ReceivedSync};
+use crate::antientropy::{AntiEntropy, Page, ReceivedSync};
 use crate::coordinator::{Origin, RequestInvariantError, Requests, Routing};
 use crate::detector::FailureDetector;
 use crate::gossip::{Cluster, LoadError};
@@ -248,15 +248,30 @@ impl<S: Store> Node<S> {
                 leaves,
                 entries,
                 reply,
+                next,
             } => {
                 let sync = ReceivedSync {
                     partition,
                     leaves,
                     entries,
                     reply,
+                    next,
                 };
                 let ring = self.cluster.ring();
                 AntiEntropy::on_tree_sync(&mut self.local, ring, from, sync, out)
+            }
+            Message::TreePull {
+                partition,
+                leaves,
+                after,
+            } => {
+                let page = Page {
+                    partition,
+                    leaves,
+                    after: Some(after),
+                };
+                let ring = self.cluster.ring();
+                AntiEntropy::on_tree_pull(&mut self.local, ring, from, page, out)
             }
             Message::Gossip { membership, reply } => self.on_gossip(from, *membership, reply, out),
             Message::Ping { request } => self.local.send(out, from, Message::Pong { request }),

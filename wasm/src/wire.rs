@@ -38,6 +38,7 @@ pub enum MessageKind {
     HandoffOk,
     TreeLevel,
     TreeSync,
+    TreePull,
     Gossip,
     Ping,
     Pong,
@@ -78,6 +79,7 @@ impl MessageKind {
             Message::HandoffOk { .. } => Self::HandoffOk,
             Message::TreeLevel { .. } => Self::TreeLevel,
             Message::TreeSync { .. } => Self::TreeSync,
+            Message::TreePull { .. } => Self::TreePull,
             Message::Gossip { .. } => Self::Gossip,
             Message::Ping { .. } => Self::Ping,
             Message::Pong { .. } => Self::Pong,
@@ -101,6 +103,7 @@ impl MessageKind {
             Self::HandoffOk => "handoff ok",
             Self::TreeLevel => "tree level",
             Self::TreeSync => "tree sync",
+            Self::TreePull => "tree pull",
             Self::Gossip => "gossip",
             Self::Ping => "ping",
             Self::Pong => "pong",
@@ -295,14 +298,23 @@ fn describe_background(message: &Message) -> MessageView {
             leaves,
             entries,
             reply,
+            next,
         } => MessageView {
             partition: Some(partition.0),
             ..new(Group::AntiEntropy).detail(format!(
-                "{} keys of {} differing leaves{}",
+                "{} keys of {} differing leaves{}{}",
                 entries.len(),
                 leaves.len(),
-                if *reply { ", send yours back" } else { "" }
+                if *reply { ", send yours back" } else { "" },
+                if next.is_some() { ", more to pull" } else { "" }
             ))
+        },
+        Message::TreePull {
+            partition, leaves, ..
+        } => MessageView {
+            partition: Some(partition.0),
+            ..new(Group::AntiEntropy)
+                .detail(format!("next page of {} differing leaves", leaves.len()))
         },
         Message::Gossip { membership, reply } => new(Group::Gossip).detail(format!(
             "ring epoch {}, {} members{}",
@@ -383,9 +395,9 @@ impl Fingerprint {
             | Message::Pong { request }
             | Message::Transfer { request, .. }
             | Message::TransferOk { request, .. } => *request,
-            Message::Repair { partition, .. } | Message::TreeSync { partition, .. } => {
-                u64::from(partition.0)
-            }
+            Message::Repair { partition, .. }
+            | Message::TreeSync { partition, .. }
+            | Message::TreePull { partition, .. } => u64::from(partition.0),
             Message::TreeLevel { partition, step } => {
                 u64::from(partition.0) << 40 | u64::from(step.level) << 32 | u64::from(step.index)
             }
