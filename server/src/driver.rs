@@ -84,6 +84,9 @@ pub struct DriverStats {
 #[error("the node is shutting down")]
 pub struct DriverGone;
 
+/// A driver's thread: it ends with the node's store, synced, or with why not.
+pub type DriverThread<S> = std::thread::JoinHandle<Result<S, DriverError>>;
+
 /// Why a driver thread ended without handing its store back.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -170,7 +173,7 @@ pub fn spawn<S: Store + Send + 'static>(
     node: Node<S>,
     outbound: Outbound,
     runtime: tokio::runtime::Handle,
-) -> (DriverHandle, std::thread::JoinHandle<Result<S, DriverError>>) {
+) -> (DriverHandle, DriverThread<S>) {
     let (tx, events) = mpsc::channel(EVENTS_QUEUED_MAX);
     let epoch = Arc::new(AtomicU64::new(node.membership().epoch()));
     let handle = DriverHandle { events: tx, epoch };

@@ -460,27 +460,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         running.push(start_node(&settings, &dir, Durability::Durable, Faults::default()).await?);
     }
     wait_until_serving(&running).await;
-    println!(
-        "dynamo dev cluster: {} nodes, N={n}, data in {}",
-        args.nodes,
-        args.data_dir.display()
-    );
-    for node in &running {
-        println!(
-            "  {}: redis-cli -p {}    http://{}/v1/cluster    (peers on {})",
-            node.id,
-            node.client_addr.port(),
-            node.http_addr,
-            node.peer_addr
-        );
-    }
-    println!(
-        "try: redis-cli -p {} set hello world && redis-cli -p {} get hello",
-        running[0].client_addr.port(),
-        running[running.len() - 1].client_addr.port()
-    );
-    print_ui(ui_dir.is_some(), running[0].http_addr);
-    println!("Ctrl-C stops every node; re-running finds the data.");
+    print_dev_cluster(&args, n, &running, ui_dir.is_some());
     let failed = tokio::select! {
         _ = wait_for_signal() => None,
         id = first_stopped(&running) => Some(id),
@@ -497,6 +477,31 @@ async fn dev(args: DevArgs) -> Result<()> {
         Some(id) => bail!("node {id} stopped serving: {}", errors.join("; ")),
         None => Ok(()),
     }
+}
+
+/// How to reach each node of a `dynamo dev` cluster that serves.
+fn print_dev_cluster(args: &DevArgs, n: usize, running: &[Running<LsmStore>], ui_served: bool) {
+    println!(
+        "dynamo dev cluster: {} nodes, N={n}, data in {}",
+        args.nodes,
+        args.data_dir.display()
+    );
+    for node in running {
+        println!(
+            "  {}: redis-cli -p {}    http://{}/v1/cluster    (peers on {})",
+            node.id,
+            node.client_addr.port(),
+            node.http_addr,
+            node.peer_addr
+        );
+    }
+    println!(
+        "try: redis-cli -p {} set hello world && redis-cli -p {} get hello",
+        running[0].client_addr.port(),
+        running[running.len() - 1].client_addr.port()
+    );
+    print_ui(ui_served, running[0].http_addr);
+    println!("Ctrl-C stops every node; re-running finds the data.");
 }
 
 /// The first node whose driver ended on its own.

@@ -504,7 +504,11 @@ mod tests {
         assert!(
             matches!(
                 dialled,
-                Err(PeerError::WrongNode { expected: NodeId(2), found: NodeId(3), .. })
+                Err(PeerError::WrongNode {
+                    expected: NodeId(2),
+                    found: NodeId(3),
+                    ..
+                })
             ),
             "{dialled:?}"
         );

@@ -1,6 +1,6 @@
 //! One running node: storage, the driver thread, the peer and client listeners.
 
-use crate::driver::{self, DriverError, DriverHandle};
+use crate::driver::{self, DriverError, DriverHandle, DriverThread};
 use crate::endpoints::Endpoints;
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
@@ -106,7 +106,7 @@ pub struct Running<S> {
     pub peer_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub driver: DriverHandle,
-    thread: std::thread::JoinHandle<Result<S, DriverError>>,
+    thread: DriverThread<S>,
     listeners: Vec<JoinHandle<()>>,
 }
 
@@ -197,9 +197,7 @@ fn open_node<S: Store>(
     prepare: impl FnOnce(&mut Node<S>),
 ) -> Result<Node<S>, ServerError> {
     let config = settings.node_config(endpoints);
-    config
-        .validate(settings.id)
-        .map_err(ServerError::Config)?;
+    config.validate(settings.id).map_err(ServerError::Config)?;
     let mut node = Node::new(settings.id, config, store).map_err(ServerError::Open)?;
     prepare(&mut node);
     node.store_mut().sync().map_err(ServerError::Sync)?;
