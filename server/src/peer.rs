@@ -33,7 +33,7 @@ pub const PEER_PROTOCOL_VERSION: u8 = 2;
 /// with their keys and clocks, come to about 260 MiB. (Transfer chunks are smaller:
 /// the core cuts them at `TRANSFER_CHUNK_BYTES_MAX`, 8 MiB, or one key.) A larger
 /// message, such as keys with many large siblings, is dropped at the sender like a
-/// lost packet (see [`write_queued`]).
+/// lost packet (see `write_queued`).
 pub const FRAME_BYTES_MAX: usize = 300 * 1024 * 1024;
 /// Largest handshake frame.
 const HELLO_BYTES_MAX: usize = 4096;
