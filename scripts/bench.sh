@@ -11,12 +11,12 @@
 #   dynamo-3d  three dynamo nodes, N=3 R=2 W=2, durable (group commit + fsync)
 #   dynamo-3b  three dynamo nodes, N=3 R=2 W=2, --durability buffered
 # and drives each with redis-benchmark (SET/GET, -c 50, unpipelined and -P 16; not
-# etcd, which speaks no RESP) and with `dynamo bench` (workloads W and C; RESP and
+# etcd, which speaks no RESP) and with `dynamo-bench` (workloads W and C; RESP and
 # dynamo's partition-aware client; etcd's gRPC API). dynamo-3d and etcd also run W
 # open loop at half their measured peak (latency at load). Last, memory per key: one
 # dynamo node and one redis-server, each loaded once with MEM_KEYS keys.
 #
-# Usage: scripts/bench.sh   Environment: DURATION (s per `dynamo bench` run, 10),
+# Usage: scripts/bench.sh   Environment: DURATION (s per `dynamo-bench` run, 10),
 # REQUESTS (per redis-benchmark test, 100000), KEYS (100000), VALUE (bytes, 100),
 # CONCURRENCY (50), MEM_KEYS (keys of the memory step, 1000000; 0 skips it),
 # BASE_PORT (26300; uses BASE_PORT..BASE_PORT+99), OUT (where the results go,
@@ -160,12 +160,12 @@ dynamo_bench() {
   # first; dynamo-http's runs after RESP's on the same store and finds them.
   [ "$workload" = c ] && [ "$target" != dynamo-http ] && extra+=(--preload)
   [ -n "${RATE:-}" ] && extra+=(--rate "$RATE") && name+=-rate
-  step "dynamo bench $store $target workload $workload${RATE:+ at $RATE ops/s}"
-  timeout "$RUN_LIMIT" target/release/dynamo bench --target "$target" "${addrs[@]}" \
+  step "dynamo-bench $store $target workload $workload${RATE:+ at $RATE ops/s}"
+  timeout "$RUN_LIMIT" target/release/dynamo-bench --target "$target" "${addrs[@]}" \
     --workload "$workload" --keys "$KEYS" --value-size "$VALUE" \
     --concurrency "$CONCURRENCY" --duration "$DURATION" --preload-timeout 120 \
     "${extra[@]}" --quiet --json >"$WORK/db-$name.json" ||
-    echo "dynamo bench $store $target $workload failed" >&2
+    echo "dynamo-bench $store $target $workload failed" >&2
   grep -E '"(ok|failed|throughput)"' "$WORK/db-$name.json" >&2 || true
 }
 
@@ -247,7 +247,7 @@ redis_memory() {
 load_once() {
   step "memory: $3 loads $MEM_KEYS keys of $VALUE B"
   # Bounded as if at 1000 keys/s at least (either store does ten times that here).
-  timeout $((MEM_KEYS / 1000 + 180)) target/release/dynamo bench --target "$1" --addr "$2" \
+  timeout $((MEM_KEYS / 1000 + 180)) target/release/dynamo-bench --target "$1" --addr "$2" \
     --workload w --keys "$MEM_KEYS" --value-size "$VALUE" --concurrency "$CONCURRENCY" \
     --preload --preload-timeout $((MEM_KEYS / 1000 + 120)) --ops 0 --quiet --json \
     >"$WORK/load-$3.json"
@@ -387,7 +387,7 @@ lines = ["# Benchmarks: dynamo next to Redis and etcd", "",
          "sees (read-modify-write, in one request: the coordinator reads, then writes); "
          "`dynamo-http` puts carry the context the generator was last handed for the key (one "
          "write, no read first), like etcd's `Put`. "
-         "etcd reads are linearizable `Range` calls (its default). Every `dynamo bench` target "
+         "etcd reads are linearizable `Range` calls (its default). Every `dynamo-bench` target "
          "uses one connection per worker, spread over the store's nodes.", "",
          "## Issue 9 targets, from this run", "",
          "| target | measured | goal | |", "|---|---|---|---|"]
@@ -413,7 +413,7 @@ def bench_rows(reports, rate):
                     f"| {r['failed']} | {l.get('p50_us')} | {l.get('p99_us')} | {l.get('p999_us')} "
                     f"| {l.get('max_us')} |")
     return rows
-lines += ["", f"## dynamo bench (`--concurrency {closed[0]['concurrency'] if closed else '?'}`, closed "
+lines += ["", f"## dynamo-bench (`--concurrency {closed[0]['concurrency'] if closed else '?'}`, closed "
           "loop, uniform keys; W write-only, C read-only after a preload)", "",
           "| store | target | workload | ops/s | failed | p50 µs | p99 µs | p99.9 µs | max µs |",
           "|---|---|---|---|---|---|---|---|---|"] + bench_rows(closed, False)
@@ -423,7 +423,7 @@ lines += ["", "## Latency at load (workload W, open loop at half the closed-loop
           "|---|---|---|---|---|---|---|---|---|---|"] + bench_rows(at_load, True)
 lines += ["", "## Memory per key", "",
           "Each store loaded once with `keys` distinct keys of `value` bytes (`key:` + 12 digits, "
-          "so 116 bytes of key and value), by `dynamo bench --preload`: dynamo one node N=1, "
+          "so 116 bytes of key and value), by `dynamo-bench --preload`: dynamo one node N=1, "
           "`--durability buffered` (the same data in memory and on disk as durable, fsynced "
           "later), through `dynamo-http` puts; redis-server without persistence, then one `SAVE` for its "
           "RDB size. RSS is VmRSS (redis: `used_memory_rss`) after the load less before it; disk "
@@ -436,7 +436,7 @@ for m in memory:
     used = f"{m['used_memory_per_key']:.0f}" if "used_memory_per_key" in m else ""
     lines.append(f"| {m['store']} | {m['keys']} | {m['value_size']} | {m['rss_before'] / 2**20:.1f} "
                  f"| {m['rss_after'] / 2**20:.1f} | {m['rss_per_key']:.0f} | {m['disk_per_key']:.0f} | {used} |")
-lines += ["", "Figures in `results.json` (every `dynamo bench` report in full, with each latency "
+lines += ["", "Figures in `results.json` (every `dynamo-bench` report in full, with each latency "
           "distribution as (percentile, µs) points); plots by `scripts/plot_bench.py`. "
           "What limits each figure, from profiles, and what was fixed: [ANALYSIS.md](ANALYSIS.md).", ""]
 open(f"{out}/README.md", "w").write("\n".join(lines))
@@ -446,7 +446,7 @@ PY
 
 install_packages
 step "build (release)"
-cargo build --release -q -p dynamo-server --bin dynamo
+cargo build --release -q -p dynamo-server -p dynamo-bench --bin dynamo --bin dynamo-bench
 mkdir -p "$OUT"
 # Other work on the machine skews every figure: the report shows the load around the run.
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -245,13 +245,16 @@ fn send_leaves<S: Store>(
     local.send(out, to, message);
 }
 
+/// Replicas as a sync page carries them.
+type Entries = Vec<(Key, Siblings)>;
+
 /// One page of the entries under `leaves` after `after`, and where the next starts.
 fn entries_in<S: Store>(
     local: &Local<S>,
     partition: PartitionId,
     leaves: &[LeafId],
     after: Option<&[u8]>,
-) -> Result<(Vec<(Key, Siblings)>, Option<Key>), StoreError> {
+) -> Result<(Entries, Option<Key>), StoreError> {
     let leaves: BTreeSet<LeafId> = leaves.iter().copied().collect();
     let max = local.config().anti_entropy_keys_max;
     let page = keys_in_leaves(local.store(), partition, &leaves, after, max)?;

@@ -13,7 +13,7 @@ use crate::peer::Outbound;
 use dynamo_core::membership::Membership;
 use dynamo_core::message::{Command, Input, Output, Reply, RequestId, Timer};
 use dynamo_core::node::{Node, NodeStats, TransferStatus};
-use dynamo_core::store::Store;
+use dynamo_core::store::{Store, StoreError};
 use dynamo_core::types::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,6 +83,17 @@ pub struct DriverStats {
 #[derive(Debug, thiserror::Error)]
 #[error("the node is shutting down")]
 pub struct DriverGone;
+
+/// A driver's thread: it ends with the node's store, synced, or with why not.
+pub type DriverThread<S> = std::thread::JoinHandle<Result<S, DriverError>>;
+
+/// Why a driver thread ended without handing its store back.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// A group commit failed: the state on disk is unknown, so the node stops.
+    #[error("storage sync failed: {0}")]
+    Sync(#[source] StoreError),
+}
 
 /// A cloneable way to talk to a driver.
 #[derive(Clone, Debug)]
@@ -162,7 +173,7 @@ pub fn spawn<S: Store + Send + 'static>(
     node: Node<S>,
     outbound: Outbound,
     runtime: tokio::runtime::Handle,
-) -> (DriverHandle, std::thread::JoinHandle<Result<S, String>>) {
+) -> (DriverHandle, DriverThread<S>) {
     let (tx, events) = mpsc::channel(EVENTS_QUEUED_MAX);
     let epoch = Arc::new(AtomicU64::new(node.membership().epoch()));
     let handle = DriverHandle { events: tx, epoch };
@@ -189,7 +200,7 @@ pub fn spawn<S: Store + Send + 'static>(
 }
 
 impl<S: Store> Driver<S> {
-    fn run(mut self) -> Result<S, String> {
+    fn run(mut self) -> Result<S, DriverError> {
         let outputs = self.node.start();
         self.commit_and_release(outputs)?;
         loop {
@@ -207,7 +218,7 @@ impl<S: Store> Driver<S> {
                 break;
             }
         }
-        self.node.store_mut().sync().map_err(|e| e.to_string())?;
+        self.node.store_mut().sync().map_err(DriverError::Sync)?;
         Ok(self.node.into_store())
     }
 
@@ -324,7 +335,7 @@ impl<S: Store> Driver<S> {
     }
 
     /// Group commit: make the batch durable, then let its outputs out.
-    fn commit_and_release(&mut self, outputs: Vec<Output>) -> Result<(), String> {
+    fn commit_and_release(&mut self, outputs: Vec<Output>) -> Result<(), DriverError> {
         let started = Instant::now();
         let synced = self.node.store_mut().sync();
         let committed = Instant::now();
@@ -334,7 +345,7 @@ impl<S: Store> Driver<S> {
             // a database does when fsync fails (the state on disk is unknown).
             tracing::error!(%error, "storage sync failed; stopping the node");
             self.pending.clear();
-            return Err(error.to_string());
+            return Err(DriverError::Sync(error));
         }
         let epoch = self.node.membership().epoch();
         self.handle.epoch.store(epoch, Ordering::Relaxed);

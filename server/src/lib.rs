@@ -1,15 +1,25 @@
 //! The dynamo server: the pure core (`dynamo-core`) wrapped in a tokio runtime with
-//! durable storage, an authenticated peer transport and a Redis-protocol client port.
+//! durable storage, an authenticated peer transport, a Redis-protocol client port and
+//! an HTTP API.
 //!
-//! Layout: [`driver`] owns each `Node` on its own thread and does group commit;
-//! [`peer`] carries `Message`s between nodes; [`resp`] serves clients; [`server`]
-//! starts one node; [`storage`] is the durable `Store`; [`bench`] is the load generator.
-//! [`service`] is the one KV path of both client ports ([`resp`], [`http`]): it submits
-//! to the driver, counts requests and owns the error type `ServiceError`.
-//! [`view`] holds the HTTP API's JSON documents (the cluster view), shared by the
-//! server, the client and the CLI.
+//! # Layout
+//! - [`server`] starts one node: its storage, driver and listeners;
+//! - [`driver`] owns each `Node` on its own thread and does group commit;
+//! - [`peer`] carries `Message`s between nodes;
+//! - [`resp`] serves Redis-protocol clients, [`http`] the HTTP API (KV, cluster view,
+//!   admin, metrics, the visualiser's files);
+//! - [`endpoints`] reads and writes the ports a member announces;
+//! - [`metrics`] holds a node's Prometheus registry;
+//! - [`storage`] is the durable `Store` (module `storage::lsm`, on fjall);
+//! - [`service`] is the one KV path of both client ports: it submits to the driver,
+//!   counts requests and owns the error type `ServiceError`;
+//! - [`view`] holds the HTTP API's JSON documents (the cluster view), shared by the
+//!   server, the client and the CLI;
+//! - [`client`] is the partition-aware client of the HTTP API;
+//!
+//! The `dynamo` binary (`main.rs`; its client and admin commands in `cli.rs`) runs
+//! nodes and talks to clusters; the load generator is the `dynamo-bench` crate.
 
-pub mod bench;
 pub mod client;
 pub mod driver;
 pub mod endpoints;

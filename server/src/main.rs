@@ -11,7 +11,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dynamo_core::node::Mutant;
+#[cfg(feature = "mutants")]
+use dynamo_core::mutant::Mutant;
 use dynamo_core::types::NodeId;
 use dynamo_server::server::{self, NodeSettings, Running};
 use dynamo_server::storage::{Durability, LsmStore};
@@ -20,7 +21,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// The storage file inside a node's data directory.
 /// The storage engine's directory inside a node's data directory.
 const STORE_DIR: &str = "store";
 /// The visualiser page, relative to a checkout's root.
@@ -79,8 +79,6 @@ enum Command {
         #[command(flatten)]
         seeds: Seeds,
     },
-    /// Measure a cluster (or any RESP server) with a YCSB-style load.
-    Bench(dynamo_server::bench::BenchArgs),
 }
 
 /// Where the client commands find the cluster.
@@ -170,11 +168,12 @@ struct ServeArgs {
     /// Storage durability [default: durable].
     #[arg(long, value_enum)]
     durability: Option<DurabilityArg>,
-    /// TESTS ONLY: run a deliberately broken node (ack-before-local-write,
-    /// delete-hint-before-ack, read-quorum-ignores-r) to prove the checkers catch it.
+    /// TESTS ONLY (builds with the `mutants` feature): run a deliberately broken node
+    /// to prove the checkers catch it; the names are `dynamo_core::mutant::Mutant::ALL`.
+    #[cfg(feature = "mutants")]
     #[arg(long, hide = true)]
     #[serde(skip)]
-    mutant: Option<String>,
+    mutant: Option<Mutant>,
     /// Serve this directory (the visualiser, `wasm/www`) under /ui/ on the HTTP port.
     #[arg(long)]
     ui_dir: Option<PathBuf>,
@@ -236,7 +235,6 @@ fn main() -> Result<()> {
                 Ok(())
             }
             Command::Admin { action, seeds } => admin(action, &seeds.addrs).await,
-            Command::Bench(args) => Ok(dynamo_server::bench::command(args).await?),
         }
     })
 }
@@ -264,16 +262,6 @@ fn init_logging(json: bool) {
     } else {
         builder.init();
     }
-}
-
-fn parse_mutant(name: Option<&str>) -> Result<Mutant> {
-    Ok(match name {
-        None | Some("none") => Mutant::None,
-        Some("ack-before-local-write") => Mutant::AckBeforeLocalWrite,
-        Some("delete-hint-before-ack") => Mutant::DeleteHintBeforeAck,
-        Some("read-quorum-ignores-r") => Mutant::ReadQuorumIgnoresR,
-        Some(other) => bail!("unknown mutant {other:?}"),
-    })
 }
 
 fn parse_peers(entries: &[String]) -> Result<BTreeMap<NodeId, String>> {
@@ -331,7 +319,6 @@ fn load(args: ServeArgs) -> Result<(NodeSettings, PathBuf, Durability)> {
             .or(file.http_listen)
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid")),
         store_dir: Some(data_dir.join(STORE_DIR)),
-        mutant: parse_mutant(args.mutant.as_deref())?,
         cluster: args
             .cluster
             .or(file.cluster)
@@ -379,26 +366,44 @@ fn refuse_old_store(data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The faults a test may start a node with (hidden `serve` flags; none by default).
+#[derive(Clone, Copy, Debug, Default)]
+struct Faults {
+    /// Fail every storage sync after this many, as a failing disk would.
+    fail_syncs_after: Option<u64>,
+    /// Run a deliberately broken node.
+    #[cfg(feature = "mutants")]
+    mutant: Option<Mutant>,
+}
+
 async fn start_node(
     settings: &NodeSettings,
     data_dir: &Path,
     durability: Durability,
-    fail_syncs_after: Option<u64>,
+    faults: Faults,
 ) -> Result<Running<LsmStore>> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
     refuse_old_store(data_dir)?;
     let mut store =
         LsmStore::open(data_dir.join(STORE_DIR).as_path(), durability).context("open storage")?;
-    if let Some(syncs) = fail_syncs_after {
+    if let Some(syncs) = faults.fail_syncs_after {
         store.fail_syncs_after(syncs);
+    }
+    #[cfg(feature = "mutants")]
+    if let Some(mutant) = faults.mutant {
+        return Ok(server::start_mutant(settings, store, mutant).await?);
     }
     Ok(server::start(settings, store).await?)
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let fail_syncs_after = args.fail_syncs_after;
+    let faults = Faults {
+        fail_syncs_after: args.fail_syncs_after,
+        #[cfg(feature = "mutants")]
+        mutant: args.mutant,
+    };
     let (settings, data_dir, durability) = load(args)?;
-    let running = start_node(&settings, &data_dir, durability, fail_syncs_after).await?;
+    let running = start_node(&settings, &data_dir, durability, faults).await?;
     let failed = tokio::select! {
         _ = wait_for_signal() => false,
         _ = running.stopped() => true,
@@ -406,10 +411,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(failed, "shutting down");
     let stopped = running.shutdown().await;
     if failed {
-        let cause = stopped.err().unwrap_or_else(|| "its driver exited".into());
+        let cause = stopped.map_or_else(|error| error.to_string(), |_| "its driver exited".into());
         bail!("the node stopped serving: {cause}");
     }
-    let mut store = stopped.map_err(anyhow::Error::msg)?;
+    let mut store = stopped?;
     store.flush().context("flush storage")?;
     Ok(())
 }
@@ -441,7 +446,6 @@ async fn dev(args: DevArgs) -> Result<()> {
             peer_listen: port(100 + *id as u16)?,
             http_listen: port(200 + *id as u16)?,
             store_dir: Some(args.data_dir.join(format!("n{id}")).join(STORE_DIR)),
-            mutant: Mutant::None,
             cluster: "dev".into(),
             secret: "dev-cluster-secret-not-for-production".into(),
             members: members.clone(),
@@ -453,15 +457,36 @@ async fn dev(args: DevArgs) -> Result<()> {
             ui_dir: ui_dir.clone(),
         };
         let dir = args.data_dir.join(format!("n{id}"));
-        running.push(start_node(&settings, &dir, Durability::Durable, None).await?);
+        running.push(start_node(&settings, &dir, Durability::Durable, Faults::default()).await?);
     }
     wait_until_serving(&running).await;
+    print_dev_cluster(&args, n, &running, ui_dir.is_some());
+    let failed = tokio::select! {
+        _ = wait_for_signal() => None,
+        id = first_stopped(&running) => Some(id),
+    };
+    println!("stopping");
+    let mut errors = Vec::new();
+    for node in running {
+        match node.shutdown().await {
+            Ok(mut store) => store.flush().context("flush storage")?,
+            Err(error) => errors.push(error.to_string()),
+        }
+    }
+    match failed {
+        Some(id) => bail!("node {id} stopped serving: {}", errors.join("; ")),
+        None => Ok(()),
+    }
+}
+
+/// How to reach each node of a `dynamo dev` cluster that serves.
+fn print_dev_cluster(args: &DevArgs, n: usize, running: &[Running<LsmStore>], ui_served: bool) {
     println!(
         "dynamo dev cluster: {} nodes, N={n}, data in {}",
         args.nodes,
         args.data_dir.display()
     );
-    for node in &running {
+    for node in running {
         println!(
             "  {}: redis-cli -p {}    http://{}/v1/cluster    (peers on {})",
             node.id,
@@ -475,24 +500,8 @@ async fn dev(args: DevArgs) -> Result<()> {
         running[0].client_addr.port(),
         running[running.len() - 1].client_addr.port()
     );
-    print_ui(ui_dir.is_some(), running[0].http_addr);
+    print_ui(ui_served, running[0].http_addr);
     println!("Ctrl-C stops every node; re-running finds the data.");
-    let failed = tokio::select! {
-        _ = wait_for_signal() => None,
-        id = first_stopped(&running) => Some(id),
-    };
-    println!("stopping");
-    let mut errors = Vec::new();
-    for node in running {
-        match node.shutdown().await {
-            Ok(mut store) => store.flush().context("flush storage")?,
-            Err(error) => errors.push(error),
-        }
-    }
-    match failed {
-        Some(id) => bail!("node {id} stopped serving: {}", errors.join("; ")),
-        None => Ok(()),
-    }
 }
 
 /// The first node whose driver ended on its own.

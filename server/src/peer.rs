@@ -26,7 +26,14 @@ use tokio::sync::mpsc;
 
 /// Peer protocol version, in every `Hello` and frame.
 pub const PEER_PROTOCOL_VERSION: u8 = 2;
-/// Largest frame: a transfer chunk of `transfer_chunk_keys` maximal values must fit.
+/// Largest frame, sent or received. It bounds what one frame from an authenticated
+/// peer can make this node allocate, and must hold the largest message the core sends:
+/// an anti-entropy `TreeSync` of `anti_entropy_keys_max` (default 256) whole keys,
+/// bounded by key count only; 256 keys of one `VALUE_BYTES_MAX` (1 MiB) value each,
+/// with their keys and clocks, come to about 260 MiB. (Transfer chunks are smaller:
+/// the core cuts them at `TRANSFER_CHUNK_BYTES_MAX`, 8 MiB, or one key.) A larger
+/// message, such as keys with many large siblings, is dropped at the sender like a
+/// lost packet (see `write_queued`).
 pub const FRAME_BYTES_MAX: usize = 300 * 1024 * 1024;
 /// Largest handshake frame.
 const HELLO_BYTES_MAX: usize = 4096;
@@ -78,8 +85,12 @@ pub enum PeerError {
     Io(#[from] std::io::Error),
     #[error("frame of {size} bytes exceeds the limit of {max}")]
     TooLarge { size: usize, max: usize },
+    #[error("cannot encode a frame: {0}")]
+    Encode(#[source] postcard::Error),
     #[error("undecodable frame: {0}")]
-    Decode(String),
+    Decode(#[source] postcard::Error),
+    #[error("empty frame (no version byte)")]
+    Empty,
     #[error("peer speaks protocol version {0}, this node speaks {PEER_PROTOCOL_VERSION}")]
     Version(u8),
     #[error("peer belongs to cluster {0:?}")]
@@ -88,6 +99,14 @@ pub enum PeerError {
     BadProof,
     #[error("handshake timed out")]
     Timeout,
+    /// The peer at an address proved the secret but is another node than the one
+    /// dialled (the address now belongs to a different member).
+    #[error("expected {expected} at {address}, found {found}")]
+    WrongNode {
+        expected: NodeId,
+        found: NodeId,
+        address: String,
+    },
 }
 
 /// Append one frame (length, version byte, postcard) to `out`.
@@ -99,7 +118,7 @@ pub fn encode_frame<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), Pe
     let size = out.len() - start - 4;
     if let Err(error) = encoded {
         out.truncate(start);
-        return Err(PeerError::Decode(error.to_string()));
+        return Err(PeerError::Encode(error));
     }
     if size > FRAME_BYTES_MAX {
         out.truncate(start);
@@ -140,10 +159,10 @@ pub async fn read_frame<T: for<'de> Deserialize<'de>, R: AsyncRead + Unpin>(
 pub fn decode_frame<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, PeerError> {
     match payload.split_first() {
         Some((&PEER_PROTOCOL_VERSION, body)) => {
-            postcard::from_bytes(body).map_err(|e| PeerError::Decode(e.to_string()))
+            postcard::from_bytes(body).map_err(PeerError::Decode)
         }
         Some((version, _)) => Err(PeerError::Version(*version)),
-        None => Err(PeerError::Decode("empty frame".into())),
+        None => Err(PeerError::Empty),
     }
 }
 
@@ -404,9 +423,11 @@ async fn connect(
     stream.set_nodelay(true)?;
     let (node, _) = handshake(&mut stream, credentials).await?;
     if node != peer {
-        return Err(PeerError::Decode(format!(
-            "expected {peer} at {address}, found {node}"
-        )));
+        return Err(PeerError::WrongNode {
+            expected: peer,
+            found: node,
+            address: address.to_string(),
+        });
     }
     Ok(stream)
 }
@@ -468,6 +489,31 @@ mod tests {
         );
     }
 
+    /// A dialled address answered by another member (it moved, or the address is
+    /// reused) is refused, not taken for the node the messages are meant for.
+    #[tokio::test]
+    async fn a_peer_that_is_not_the_node_dialled_is_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let impostor = credentials(3, "c", "s");
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let _ = handshake(&mut stream, &impostor).await;
+        });
+        let dialled = connect(&address, &credentials(1, "c", "s"), NodeId(2)).await;
+        assert!(
+            matches!(
+                dialled,
+                Err(PeerError::WrongNode {
+                    expected: NodeId(2),
+                    found: NodeId(3),
+                    ..
+                })
+            ),
+            "{dialled:?}"
+        );
+    }
+
     #[test]
     fn frames_reject_unknown_versions_and_garbage() {
         assert!(matches!(
@@ -476,7 +522,7 @@ mod tests {
         ));
         assert!(matches!(
             decode_frame::<Message>(&[]),
-            Err(PeerError::Decode(_))
+            Err(PeerError::Empty)
         ));
         assert!(matches!(
             decode_frame::<Message>(&[PEER_PROTOCOL_VERSION, 0xff, 0xff, 0xff]),

@@ -1,14 +1,16 @@
 //! One running node: storage, the driver thread, the peer and client listeners.
 
-use crate::driver::{self, DriverHandle};
+use crate::driver::{self, DriverError, DriverHandle, DriverThread};
 use crate::endpoints::Endpoints;
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::peer::{self, Credentials, Outbound};
 use crate::resp;
-use dynamo_core::node::{member, Mutant, Node, NodeConfig};
+#[cfg(feature = "mutants")]
+use dynamo_core::node::Mutant;
+use dynamo_core::node::{member, ConfigError, Node, NodeConfig, StartError};
 use dynamo_core::ring::RingConfig;
-use dynamo_core::store::Store;
+use dynamo_core::store::{Store, StoreError};
 use dynamo_core::types::NodeId;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,8 +28,6 @@ pub struct NodeSettings {
     pub http_listen: SocketAddr,
     /// The storage engine's directory, for the storage size metric.
     pub store_dir: Option<PathBuf>,
-    /// A deliberately broken variant, for proving the fault-injection checker (tests).
-    pub mutant: Mutant,
     pub cluster: String,
     pub secret: String,
     /// Peer addresses of the members a new cluster starts with (empty: join via seeds).
@@ -42,15 +42,34 @@ pub struct NodeSettings {
     pub ui_dir: Option<PathBuf>,
 }
 
+/// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot start node: {0}")]
-    Start(String),
+    #[error("invalid settings: {0}")]
+    Config(#[source] ConfigError),
+    #[error("cannot open the node: {0}")]
+    Open(#[source] StartError),
+    #[error("cannot make the new incarnation durable: {0}")]
+    Sync(#[source] StoreError),
+    #[error("cannot register the metrics: {0}")]
+    Metrics(#[source] prometheus::Error),
     #[error("cannot listen on {address}: {error}")]
     Listen {
         address: SocketAddr,
+        #[source]
         error: std::io::Error,
     },
+}
+
+/// Why a node did not hand its store back on shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum ShutdownError {
+    #[error("the driver stopped: {0}")]
+    Driver(#[source] DriverError),
+    #[error("the driver thread panicked")]
+    Panicked,
+    #[error("cannot wait for the driver thread: {0}")]
+    Join(#[source] tokio::task::JoinError),
 }
 
 impl NodeSettings {
@@ -87,7 +106,7 @@ pub struct Running<S> {
     pub peer_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub driver: DriverHandle,
-    thread: std::thread::JoinHandle<Result<S, String>>,
+    thread: DriverThread<S>,
     listeners: Vec<JoinHandle<()>>,
 }
 
@@ -95,6 +114,25 @@ pub struct Running<S> {
 pub async fn start<S: Store + Send + 'static>(
     settings: &NodeSettings,
     store: S,
+) -> Result<Running<S>, ServerError> {
+    launch(settings, store, |_| {}).await
+}
+
+/// [`start`] a deliberately broken node (`mutant`), for the fault-injection tests.
+#[cfg(feature = "mutants")]
+pub async fn start_mutant<S: Store + Send + 'static>(
+    settings: &NodeSettings,
+    store: S,
+    mutant: Mutant,
+) -> Result<Running<S>, ServerError> {
+    launch(settings, store, |node| node.set_mutant(mutant)).await
+}
+
+/// [`start`], with `prepare` applied to the node before it runs.
+async fn launch<S: Store + Send + 'static>(
+    settings: &NodeSettings,
+    store: S,
+    prepare: impl FnOnce(&mut Node<S>),
 ) -> Result<Running<S>, ServerError> {
     let peer_listener = listen(settings.peer_listen).await?;
     let client_listener = listen(settings.client_listen).await?;
@@ -109,8 +147,8 @@ pub async fn start<S: Store + Send + 'static>(
         http: Some(http_addr.to_string()),
         resp: Some(client_addr.to_string()),
     };
-    let node = open_node(settings, &endpoints, store)?;
-    let metrics = Arc::new(Metrics::new().map_err(|e| ServerError::Start(e.to_string()))?);
+    let node = open_node(settings, &endpoints, store, prepare)?;
+    let metrics = Arc::new(Metrics::new().map_err(ServerError::Metrics)?);
     let credentials = Credentials {
         cluster: settings.cluster.clone(),
         secret: settings.secret.clone().into_bytes(),
@@ -156,17 +194,13 @@ fn open_node<S: Store>(
     settings: &NodeSettings,
     endpoints: &Endpoints,
     store: S,
+    prepare: impl FnOnce(&mut Node<S>),
 ) -> Result<Node<S>, ServerError> {
     let config = settings.node_config(endpoints);
-    config
-        .validate(settings.id)
-        .map_err(|e| ServerError::Start(e.to_string()))?;
-    let mut node =
-        Node::new(settings.id, config, store).map_err(|e| ServerError::Start(e.to_string()))?;
-    node.set_mutant(settings.mutant);
-    node.store_mut()
-        .sync()
-        .map_err(|e| ServerError::Start(e.to_string()))?;
+    config.validate(settings.id).map_err(ServerError::Config)?;
+    let mut node = Node::new(settings.id, config, store).map_err(ServerError::Open)?;
+    prepare(&mut node);
+    node.store_mut().sync().map_err(ServerError::Sync)?;
     Ok(node)
 }
 
@@ -196,18 +230,18 @@ impl<S: Send + 'static> Running<S> {
     }
 
     /// Stop accepting, let the driver finish its batch and sync, and return the store.
-    pub async fn shutdown(self) -> Result<S, String> {
+    pub async fn shutdown(self) -> Result<S, ShutdownError> {
         for listener in &self.listeners {
             listener.abort();
         }
         self.driver.shutdown().await;
         let thread = self.thread;
-        tokio::task::spawn_blocking(move || {
-            thread
-                .join()
-                .map_err(|_| "driver thread panicked".to_string())?
-        })
-        .await
-        .map_err(|e| e.to_string())?
+        // Joining blocks until the driver's last sync: not on a runtime worker.
+        let joined = tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(ShutdownError::Join)?;
+        joined
+            .map_err(|_| ShutdownError::Panicked)?
+            .map_err(ShutdownError::Driver)
     }
 }

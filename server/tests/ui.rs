@@ -40,7 +40,6 @@ async fn node(offset: u16, ui_dir: Option<PathBuf>) -> Running<MemoryStore> {
         read_quorum: 1,
         write_quorum: 1,
         ui_dir,
-        mutant: Default::default(),
     };
     server::start(&settings, MemoryStore::new())
         .await

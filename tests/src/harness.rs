@@ -8,7 +8,7 @@
 //! ones first) and deletes its nftables table, even when a test panics; every wait is
 //! bounded.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,8 +19,14 @@ pub const HTTP_PORT: u16 = 8080;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
-    #[error("the dynamo binary is not built at {0} (cargo build -p dynamo-server)")]
+    #[error(
+        "the dynamo binary is not built at {0} (cargo build -p dynamo-server --features mutants)"
+    )]
     NoBinary(PathBuf),
+    #[error(
+        "the dynamo binary at {0} has no --mutant (cargo build -p dynamo-server --features mutants)"
+    )]
+    NoMutants(PathBuf),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{what} failed: {detail}")]
@@ -70,13 +76,32 @@ pub fn binary() -> Result<PathBuf, HarnessError> {
     }
 }
 
+/// Refuse a `binary` built without the `mutants` feature (a plain `cargo build`, or
+/// release): its nodes would exit on the unknown `--mutant` flag, and the run would
+/// fail as a timeout instead of saying why.
+fn check_mutants(binary: &Path) -> Result<(), HarnessError> {
+    // Clap reads `--mutant none` before `--help`: an unknown flag fails first.
+    let probe = Command::new(binary)
+        .args(["serve", "--mutant", "none", "--help"])
+        .output()?;
+    if probe.status.success() {
+        Ok(())
+    } else {
+        Err(HarnessError::NoMutants(binary.to_path_buf()))
+    }
+}
+
 impl Cluster {
     pub fn start(options: Options) -> Result<Self, HarnessError> {
         let count = usize::from(options.nodes + options.spares);
+        let binary = binary()?;
+        if options.mutant.is_some() {
+            check_mutants(&binary)?;
+        }
         let mut cluster = Cluster {
             table: format!("dynamo_test_{}", options.subnet),
             options,
-            binary: binary()?,
+            binary,
             dir: tempfile::tempdir()?,
             nodes: (0..count).map(|_| None).collect(),
             paused: vec![false; count],

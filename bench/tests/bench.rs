@@ -1,11 +1,11 @@
-//! `dynamo bench` against a real 3-node cluster, through both of dynamo's targets,
+//! `dynamo-bench` against a real 3-node cluster, through both of dynamo's targets,
 //! and against one real etcd member: it completes operations without failures, its
 //! percentiles and latency distributions are ordered, and its JSON parses.
 
 mod support;
 
-use dynamo_server::bench::etcd::EtcdKv;
-use dynamo_server::bench::{self, BenchArgs, Latency, Report};
+use dynamo_bench::etcd::EtcdKv;
+use dynamo_bench::{self as bench, BenchArgs, Latency, Report};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use support::{block_on, eventually, Cluster};
@@ -49,12 +49,12 @@ fn check(report: &Report) {
     check_latency("update", report.update_latency.as_ref().expect("updates"));
 }
 
-/// Run the `dynamo` binary with `args` (ending in `--json`); its parsed report.
+/// Run the `dynamo-bench` binary with `args` (ending in `--json`); its parsed report.
 fn bench_json<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Report {
-    let output = Command::new(env!("CARGO_BIN_EXE_dynamo"))
+    let output = Command::new(env!("CARGO_BIN_EXE_dynamo-bench"))
         .args(args)
         .output()
-        .expect("run dynamo bench");
+        .expect("run dynamo-bench");
     assert!(
         output.status.success(),
         "{}",
@@ -96,9 +96,7 @@ fn words(cluster: &Cluster, target: &str, seed: u64) -> Vec<String> {
 
 #[test]
 fn bench_runs_against_a_cluster_in_both_modes() {
-    let cluster = std::thread::spawn(|| Cluster::start_with(BASE, 3, 16, 3))
-        .join()
-        .expect("the cluster starts");
+    let cluster = Cluster::start(BASE, 3, 16, 3);
     let seed = 20_240_601;
     println!("seed {seed}");
 
@@ -110,8 +108,7 @@ fn bench_runs_against_a_cluster_in_both_modes() {
     assert_eq!(report.target, "dynamo-http");
 
     // Through the binary, over RESP, with the JSON report on stdout.
-    let mut args = vec!["bench".to_string()];
-    args.extend(words(&cluster, "resp", seed));
+    let mut args = words(&cluster, "resp", seed);
     args.push("--json".to_string());
     let report = bench_json(&args);
     check(&report);
@@ -207,7 +204,7 @@ fn bench_runs_against_etcd() {
     let seed = 20_240_602;
     println!("seed {seed}");
     let seed_text = seed.to_string();
-    let mut args = vec!["bench", "--target", "etcd", "--addr", &etcd.address];
+    let mut args = vec!["--target", "etcd", "--addr", &etcd.address];
     args.extend(RUN);
     args.extend(["--json", "--seed", &seed_text]);
     let report = bench_json(&args);

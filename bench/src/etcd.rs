@@ -1,4 +1,4 @@
-//! The `etcd` target: etcd v3's KV service over gRPC, so `dynamo bench` can put etcd
+//! The `etcd` target: etcd v3's KV service over gRPC, so `dynamo-bench` can put etcd
 //! next to dynamo with the same generator, workloads and histograms.
 //!
 //! Only two calls are needed, `KV/Put` and `KV/Range`, so the four messages they carry
@@ -16,7 +16,7 @@
 //! for a read index before a linearizable read, as a dynamo node coordinates a request
 //! for keys it does not hold.
 
-use super::BenchError;
+use crate::BenchError;
 use http::uri::PathAndQuery;
 use std::time::Duration;
 use tonic::client::Grpc;

@@ -1,4 +1,7 @@
-//! `dynamo bench`: a YCSB-style load generator (Cooper et al., SoCC 2010).
+//! `dynamo-bench`: a YCSB-style load generator (Cooper et al., SoCC 2010).
+//!
+//! A crate of its own, apart from `dynamo-server`, so the production `dynamo` binary
+//! links neither the gRPC stack (tonic, prost) nor the histogram and progress crates.
 //!
 //! Workloads: A (50% reads, 50% updates), B (95/5), C (read-only), W (write-only).
 //! Keys `key:NNNNNNNNNNNN` (the format `redis-benchmark -r` uses) are drawn uniformly
@@ -28,10 +31,10 @@
 
 pub mod etcd;
 
-use crate::client::{Client, ClientError};
-use crate::resp::{parse_value, Value};
 use dynamo_core::clock::VersionVector;
 use dynamo_core::version::Context;
+use dynamo_server::client::{Client, ClientError};
+use dynamo_server::resp::{parse_value, Value};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,7 +107,7 @@ pub enum Target {
     Etcd,
 }
 
-/// `dynamo bench` options.
+/// `dynamo-bench` options.
 #[derive(Clone, Debug, clap::Args)]
 pub struct BenchArgs {
     /// Protocol and client to drive.
@@ -171,7 +174,7 @@ impl BenchArgs {
             #[command(flatten)]
             args: BenchArgs,
         }
-        let words = std::iter::once("bench".into()).chain(words.into_iter().map(Into::into));
+        let words = std::iter::once("dynamo-bench".into()).chain(words.into_iter().map(Into::into));
         <Wrapper as clap::Parser>::try_parse_from(words).map(|wrapper| wrapper.args)
     }
 
@@ -886,7 +889,7 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-/// `dynamo bench`: run, then print the report (text or JSON) on stdout.
+/// `dynamo-bench`: run, then print the report (text or JSON) on stdout.
 pub async fn command(args: BenchArgs) -> Result<(), BenchError> {
     let report = run(&args).await?;
     if args.json {
