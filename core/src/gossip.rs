@@ -111,10 +111,13 @@ impl Cluster {
         reply: bool,
         out: &mut Vec<Output>,
     ) -> bool {
-        let partitions_match = theirs
-            .ring()
-            .is_none_or(|ring| ring.partitions() == local.config().ring.partitions);
-        if theirs.check_invariants().is_err() || !partitions_match {
+        // Another cluster's shape (partition count, N) is refused whole: routing and
+        // every transfer plan assume one ring configuration.
+        let same_shape = [theirs.ring(), theirs.previous()]
+            .into_iter()
+            .flatten()
+            .all(|ring| ring.config() == &local.config().ring);
+        if theirs.check_invariants().is_err() || !same_shape {
             local.ignore();
             return false;
         }

@@ -61,6 +61,16 @@ pub enum MembershipError {
     PreviousNotOlder { previous: u64, epoch: u64 },
     #[error("completed transfer names partition {partition} outside the ring")]
     CompletedOutsideRing { partition: PartitionId },
+    #[error("ring of epoch {epoch} is broken: {source}")]
+    BrokenRing {
+        epoch: u64,
+        source: crate::ring::RingInvariantError,
+    },
+    #[error("ring of epoch {epoch} has a bad configuration: {source}")]
+    BadRingConfig {
+        epoch: u64,
+        source: crate::ring::RingError,
+    },
 }
 
 /// A node's view of the cluster. See the module doc for the merge.
@@ -193,6 +203,16 @@ impl Membership {
         let Some(ring) = &self.ring else {
             return Ok(());
         };
+        // A view from a peer is untrusted: a ring whose owners are not its members, or
+        // whose shares break the claim, would panic routing (issue 17).
+        for ring in [Some(ring), self.previous.as_ref()].into_iter().flatten() {
+            let epoch = ring.epoch();
+            ring.config()
+                .validate()
+                .map_err(|source| MembershipError::BadRingConfig { epoch, source })?;
+            ring.check_invariants()
+                .map_err(|source| MembershipError::BrokenRing { epoch, source })?;
+        }
         if let Some(node) = ring
             .members()
             .keys()

@@ -127,6 +127,10 @@ pub enum RingError {
 pub enum RingInvariantError {
     #[error("{owners} owners for {partitions} partitions")]
     OwnerCount { owners: usize, partitions: u32 },
+    #[error("bad member: {source}")]
+    BadMember { source: RingError },
+    #[error("member entry {key} describes {node}")]
+    MemberKeyMismatch { key: NodeId, node: NodeId },
     #[error("{node} owns a partition but is not a member")]
     OwnerNotMember { node: NodeId },
     #[error("members' shares cannot be computed: {source}")]
@@ -389,6 +393,16 @@ impl Ring {
         let (owners, partitions) = (self.owners.len(), self.config.partitions);
         if owners != partitions as usize {
             return Err(RingInvariantError::OwnerCount { owners, partitions });
+        }
+        // Members first: the share arithmetic below divides by their total weight.
+        let bad = |source| RingInvariantError::BadMember { source };
+        check_member_count(&self.members).map_err(bad)?;
+        for (key, member) in &self.members {
+            if *key != member.node {
+                let (key, node) = (*key, member.node);
+                return Err(RingInvariantError::MemberKeyMismatch { key, node });
+            }
+            validate_member(member).map_err(bad)?;
         }
         if let Some(stranger) = self.owners.iter().find(|o| !self.contains(**o)) {
             return Err(RingInvariantError::OwnerNotMember { node: *stranger });
