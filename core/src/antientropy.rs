@@ -7,7 +7,8 @@
 //! that found them sends every entry it holds in the differing leaves and asks for the
 //! other side's: both merge what they receive, so both end with the union (a merge never
 //! loses a version). Each message carries at most `anti_entropy_keys_max` entries and
-//! `MERKLE_FANOUT` descents; when a side holds more entries under the differing leaves,
+//! `MERKLE_FANOUT` descents, and at most `TRANSFER_CHUNK_BYTES_MAX` bytes of entries (or
+//! one entry); when a side holds more entries under the differing leaves,
 //! the page says where it stopped and the other side pulls the next page
 //! (`TreePull`), so every key under a differing leaf is exchanged, one page per round
 //! trip. Known cost (issue 25): pages carry whole values, not key digests first, and
@@ -24,6 +25,7 @@ use crate::merkle::{keys_in_leaves, LeafId, MerkleTree, TreeLevel, MERKLE_DEPTH,
 use crate::message::{Message, Output};
 use crate::ring::Ring;
 use crate::store::{Store, StoreError};
+use crate::transfer::{within_bytes, TRANSFER_CHUNK_BYTES_MAX};
 use crate::types::{Key, NodeId, PartitionId};
 use crate::version::Siblings;
 use std::collections::BTreeSet;
@@ -263,6 +265,14 @@ fn entries_in<S: Store>(
         if let Some(siblings) = local.store().get(partition, &entry.key)? {
             entries.push((entry.key, siblings));
         }
+    }
+    // Bounded in bytes like a transfer chunk (at least one entry, so paging always
+    // progresses): a page of large values stays far below a driver's frame limit.
+    let fits = within_bytes(&entries, TRANSFER_CHUNK_BYTES_MAX);
+    if fits < entries.len() {
+        entries.truncate(fits);
+        let next = entries.last().map(|(key, _)| key.clone());
+        return Ok((entries, next));
     }
     Ok((entries, page.next))
 }

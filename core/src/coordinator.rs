@@ -141,6 +141,17 @@ impl PutRound {
     }
 }
 
+/// A put sent on to a home replica, awaiting the home's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Forward {
+    origin: Origin,
+    home: NodeId,
+    /// A delete's write: the home's `Reply::Put` becomes `Reply::Deleted`.
+    delete: bool,
+    /// The put's W, for a timeout's numbers.
+    write_quorum: usize,
+}
+
 /// What a coordinator routes by: the ring, the moves under way and peer health.
 pub(crate) struct Routing<'a> {
     pub membership: &'a Membership,
@@ -164,9 +175,8 @@ impl Routing<'_> {
 pub(crate) struct Requests {
     gets: BTreeMap<u64, GetRound>,
     puts: BTreeMap<u64, PutRound>,
-    /// Puts sent on to a home replica: our request id -> (the client's, the home,
-    /// whether it is a delete's write).
-    forwards: BTreeMap<u64, (Origin, NodeId, bool)>,
+    /// Puts sent on to a home replica, by our request id.
+    forwards: BTreeMap<u64, Forward>,
 }
 
 /// A put about to start: the client's, or a set's or delete's after its read.
@@ -559,7 +569,8 @@ impl Requests {
         let route = routing.route(partition, sizes.replication_factor);
         if may_forward && !route.homes.contains(&local.id()) {
             if let Some(home) = route.homes.iter().copied().find(|h| routing.healthy(*h)) {
-                return self.forward(local, origin, home, put, out);
+                let write_quorum = sizes.write_quorum;
+                return self.forward(local, origin, (home, write_quorum), put, out);
             }
         }
         local.count().puts += 1;
@@ -612,13 +623,19 @@ impl Requests {
         &mut self,
         local: &mut Local<S>,
         origin: Origin,
-        home: NodeId,
+        (home, write_quorum): (NodeId, usize),
         put: NewPut,
         out: &mut Vec<Output>,
     ) -> Result<(), Failure> {
         local.count().forwarded += 1;
         let request = local.mint_request();
-        self.forwards.insert(request, (origin, home, put.delete));
+        let forward = Forward {
+            origin,
+            home,
+            delete: put.delete,
+            write_quorum,
+        };
+        self.forwards.insert(request, forward);
         let command = Command::Put {
             key: put.key,
             context: put.context,
@@ -645,8 +662,8 @@ impl Requests {
         out: &mut Vec<Output>,
     ) {
         match self.forwards.get(&request) {
-            Some((origin, home, delete)) if *home == from => {
-                let (origin, delete) = (*origin, *delete);
+            Some(forward) if forward.home == from => {
+                let (origin, delete) = (forward.origin, forward.delete);
                 self.forwards.remove(&request);
                 out.push(Output::CancelTimer {
                     timer: Timer::Request(request),
@@ -784,14 +801,15 @@ impl Requests {
                 timed_out(local, round.origin, &round.tally, out);
             }
             round.tally.silent().collect()
-        } else if let Some((origin, home, _)) = self.forwards.remove(&request) {
+        } else if let Some(forward) = self.forwards.remove(&request) {
+            // The home never answered: nothing is known stored (it may have been).
             local.count().timeouts += 1;
             let failure = Failure::Timeout {
-                needed: 1,
+                needed: forward.write_quorum,
                 received: 0,
             };
-            finish(local, origin, Reply::Failed(failure), out);
-            vec![home]
+            finish(local, forward.origin, Reply::Failed(failure), out);
+            vec![forward.home]
         } else {
             Vec::new()
         }

@@ -117,6 +117,6 @@ pub mod ring;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;
-mod transfer;
+pub mod transfer;
 pub mod types;
 pub mod version;

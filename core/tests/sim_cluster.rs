@@ -388,6 +388,37 @@ fn a_delete_says_whether_a_value_existed_and_writes_only_over_one() {
     assert!(check(&sim).is_empty(), "{:?}", check(&sim));
 }
 
+/// A forwarded put whose home never answers times out with the put's real quorum
+/// numbers (issue 19: it said `needed 1, got 0` whatever W was).
+#[test]
+fn a_forwarded_put_that_times_out_reports_its_write_quorum() {
+    let mut sim = Sim::new(12, 4, config());
+    quiet(&mut sim);
+    let homes = sim.homes(b"cart");
+    let outside = (1..=4)
+        .map(n)
+        .find(|node| !homes.contains(node))
+        .expect("a non-home");
+    // Every home is reachable as far as the forwarder knows, but its messages vanish.
+    for home in &homes {
+        sim.partition(outside, *home);
+    }
+    let put = sim.put(
+        outside,
+        b"cart",
+        VersionVector::new(),
+        Some(b"book".to_vec()),
+    );
+    sim.run_for(5_000);
+    assert_eq!(
+        sim.reply(put),
+        Some(&Reply::Failed(Failure::Timeout {
+            needed: 2,
+            received: 0
+        }))
+    );
+}
+
 /// With one replica, a set is read and written locally in the step that receives it:
 /// no message, no second request.
 #[test]
