@@ -592,7 +592,7 @@ impl Requests {
         if !home_copy {
             local.renew_actor().map_err(|e| local.storage_failed(&e))?;
         }
-        let dot = local.mint_dot();
+        let dot = local.mint_dot().map_err(|e| local.storage_failed(&e))?;
         siblings.update_with_dot(&put.context, put.content, dot)?;
         let request = local.mint_request();
         let mut version = put.context;

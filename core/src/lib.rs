@@ -32,7 +32,7 @@
 //! [`node::Node`] and calls, in this order:
 //!
 //! 1. [`node::Node::new`] with the node's id, its [`node::NodeConfig`] and its store;
-//!    then `store_mut().sync()`, because `new` recorded a fresh incarnation that must
+//!    then `store_mut().sync()`, because `new` recorded a dot-counter lease that must
 //!    be durable before the node mints a version;
 //! 2. [`node::Node::start`] once, which arms the periodic timers;
 //! 3. [`node::Node::step`] for each [`message::Input`]: a client command, a peer

@@ -7,8 +7,9 @@
 //! - every replica write goes through [`Local::merge_replica`], which keeps the
 //!   partition's Merkle tree equal to a rebuild from the store;
 //! - each dot minted is fresh: `(actor, counter)` with a counter that only grows within
-//!   an incarnation, and every start or renewal takes a new incarnation;
-//! - request ids never repeat across incarnations (the incarnation is in the high bits);
+//!   an incarnation and stays below a lease persisted before use, which a restart
+//!   continues after (a renewal takes a new incarnation);
+//! - request ids never repeat across starts (the start's number is in the high bits);
 //! - the hint store never holds more than `hints_max` hints.
 
 use crate::clock::Dot;
@@ -24,8 +25,14 @@ use crate::version::Siblings;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Metadata name of the last incarnation taken.
+/// Metadata name of the last incarnation taken (the actor's, see [`Local::open`]).
 const META_INCARNATION: &str = "incarnation";
+/// Metadata name of the dot-counter lease: (incarnation, counters reserved).
+const META_DOT_LEASE: &str = "dot-lease";
+/// Metadata name of the start counter (request ids' high bits, the PRNG's seed).
+const META_BOOT: &str = "boot";
+/// Dot counters reserved per persisted lease: a restart skips at most this many.
+const DOT_LEASE: u64 = 1 << 16;
 
 /// Counters of what the node did, for metrics and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -61,6 +68,11 @@ pub(crate) struct Local<S> {
     trees: BTreeMap<PartitionId, MerkleTree>,
     actor: ActorId,
     dot_counter: u64,
+    /// Dot counters of `actor` up to this are reserved in the store (durable before
+    /// any dot minted under them is acknowledged).
+    dots_reserved: u64,
+    /// This start's number: request ids carry it, so no start reuses an earlier one's.
+    boot: u32,
     next_request: u64,
     prng: Prng,
     stats: NodeStats,
@@ -69,24 +81,50 @@ pub(crate) struct Local<S> {
 }
 
 impl<S: Store> Local<S> {
-    /// Take a new incarnation of `store` and rebuild its trees.
+    /// Open `store`: keep the actor of the last run and continue its dots after their
+    /// persisted lease (or take a new incarnation when there is none), count a new
+    /// start, and rebuild the trees.
+    ///
+    /// Why the actor survives restarts (issue 18): a new actor per start put one more
+    /// entry in the clock of every key the node then wrote, until a key written after
+    /// 1,024 restarts refused puts. Dots stay fresh without it: counters are reserved
+    /// in leases persisted before use, and a restart continues after the lease, so a
+    /// crash that lost unsynced writes can never make the node mint a dot twice.
     pub fn open(id: NodeId, config: NodeConfig, mut store: S) -> Result<Self, StoreError> {
-        let incarnation = next_incarnation(&mut store)?;
+        let boot = bump_u32(&mut store, META_BOOT)?;
+        let (incarnation, dot_counter) = match (stored_incarnation(&store)?, lease(&store)?) {
+            (Some(current), Some((leased, reserved))) if leased == current => (current, reserved),
+            _ => (next_incarnation(&mut store)?, 0),
+        };
         let trees = rebuild_trees(&store)?;
-        let seed = config.seed ^ u64::from(id.0).rotate_left(32) ^ u64::from(incarnation);
-        Ok(Self {
+        let seed = config.seed ^ u64::from(id.0).rotate_left(32) ^ u64::from(boot);
+        let mut local = Self {
             id,
             config,
             store,
             trees,
             actor: ActorId::new(id, incarnation),
-            dot_counter: 0,
+            dot_counter,
+            dots_reserved: dot_counter,
+            boot,
             next_request: 1,
             prng: Prng::new(seed),
             stats: NodeStats::default(),
             #[cfg(feature = "mutants")]
             mutant: Mutant::None,
-        })
+        };
+        local.reserve_dots()?;
+        Ok(local)
+    }
+
+    /// Persist the next lease of dot counters for the current actor.
+    fn reserve_dots(&mut self) -> Result<(), StoreError> {
+        let reserved = self.dot_counter.saturating_add(DOT_LEASE);
+        let mut bytes = self.actor.incarnation.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&reserved.to_le_bytes());
+        self.store.put_meta(META_DOT_LEASE, &bytes)?;
+        self.dots_reserved = reserved;
+        Ok(())
     }
 
     pub fn id(&self) -> NodeId {
@@ -146,7 +184,7 @@ impl<S: Store> Local<S> {
         self.mutant = mutant;
     }
 
-    /// A request id no earlier incarnation of this node used: the incarnation in the
+    /// A request id no earlier start of this node used: the start's number in the
     /// high 32 bits, a counter in the low 32. Peers echo ids in their answers, and a
     /// late answer to a request of a previous incarnation must not be counted for a
     /// new request (the model checker found a read missing an acknowledged put that
@@ -155,7 +193,7 @@ impl<S: Store> Local<S> {
     pub fn mint_request(&mut self) -> u64 {
         let counter = self.next_request as u32;
         self.next_request = self.next_request.wrapping_add(1);
-        (u64::from(self.actor.incarnation) << 32) | u64::from(counter)
+        (u64::from(self.boot) << 32) | u64::from(counter)
     }
 
     /// Take a new incarnation, so the next dots belong to an actor that never minted
@@ -168,13 +206,19 @@ impl<S: Store> Local<S> {
         let incarnation = next_incarnation(&mut self.store)?;
         self.actor = ActorId::new(self.id, incarnation);
         self.dot_counter = 0;
+        self.reserve_dots()?;
         self.stats.actor_renewals += 1;
         Ok(())
     }
 
-    pub fn mint_dot(&mut self) -> Dot {
+    /// The next dot of the current actor, under a persisted lease (extended when
+    /// used up; the store write is synced with the step, before the dot is acked).
+    pub fn mint_dot(&mut self) -> Result<Dot, StoreError> {
+        if self.dot_counter >= self.dots_reserved {
+            self.reserve_dots()?;
+        }
         self.dot_counter += 1;
-        Dot::new(self.actor, self.dot_counter)
+        Ok(Dot::new(self.actor, self.dot_counter))
     }
 
     pub fn send(&self, out: &mut Vec<Output>, to: NodeId, message: Message) {
@@ -330,18 +374,43 @@ pub enum LocalInvariantError {
 }
 
 fn next_incarnation<S: Store>(store: &mut S) -> Result<u32, StoreError> {
-    let previous = match store.meta(META_INCARNATION)? {
-        Some(bytes) if bytes.len() == 4 => {
-            u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-        }
-        Some(_) => return Err(StoreError::new("stored incarnation is not 4 bytes")),
-        None => 0,
-    };
-    let incarnation = previous
+    bump_u32(store, META_INCARNATION)
+}
+
+fn stored_incarnation<S: Store>(store: &S) -> Result<Option<u32>, StoreError> {
+    read_u32(store, META_INCARNATION)
+}
+
+/// Add one to the counter stored under `name` (0 when absent); returns the new value.
+fn bump_u32<S: Store>(store: &mut S, name: &str) -> Result<u32, StoreError> {
+    let next = read_u32(store, name)?
+        .unwrap_or(0)
         .checked_add(1)
-        .ok_or_else(|| StoreError::new("incarnation counter exhausted"))?;
-    store.put_meta(META_INCARNATION, &incarnation.to_le_bytes())?;
-    Ok(incarnation)
+        .ok_or_else(|| StoreError::new(format!("{name} counter exhausted")))?;
+    store.put_meta(name, &next.to_le_bytes())?;
+    Ok(next)
+}
+
+fn read_u32<S: Store>(store: &S, name: &str) -> Result<Option<u32>, StoreError> {
+    match store.meta(name)? {
+        Some(bytes) => bytes
+            .try_into()
+            .map(|bytes: [u8; 4]| Some(u32::from_le_bytes(bytes)))
+            .map_err(|_| StoreError::new(format!("stored {name} is not 4 bytes"))),
+        None => Ok(None),
+    }
+}
+
+/// The persisted dot lease: (incarnation, counters reserved).
+fn lease<S: Store>(store: &S) -> Result<Option<(u32, u64)>, StoreError> {
+    let Some(bytes) = store.meta(META_DOT_LEASE)? else {
+        return Ok(None);
+    };
+    let bad = || StoreError::new("stored dot lease is not 12 bytes");
+    let (incarnation, reserved) = bytes.split_at_checked(4).ok_or_else(bad)?;
+    let incarnation = u32::from_le_bytes(incarnation.try_into().map_err(|_| bad())?);
+    let reserved = u64::from_le_bytes(reserved.try_into().map_err(|_| bad())?);
+    Ok(Some((incarnation, reserved)))
 }
 
 fn rebuild_trees<S: Store>(store: &S) -> Result<BTreeMap<PartitionId, MerkleTree>, StoreError> {

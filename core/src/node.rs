@@ -110,9 +110,9 @@ pub struct Node<S> {
 }
 
 impl<S: Store> Node<S> {
-    /// Open a node over `store`: takes a new incarnation, loads (or bootstraps) the
-    /// membership and rebuilds the Merkle trees. The driver must `sync` the store
-    /// before executing any output (the new incarnation must be durable first).
+    /// Open a node over `store`: counts a start and leases dot counters, loads (or
+    /// bootstraps) the membership and rebuilds the Merkle trees. The driver must `sync`
+    /// the store before executing any output (the lease must be durable first).
     pub fn new(id: NodeId, config: NodeConfig, store: S) -> Result<Self, StartError> {
         config.validate(id)?;
         let mut local = Local::open(id, config, store)?;

@@ -2,9 +2,11 @@
 //!
 //! Invariants:
 //! - `NodeId` names a physical node for the cluster's lifetime; it is never reused.
-//! - `ActorId` names one *incarnation* of a node in version vectors. A node takes a new
-//!   incarnation every time it starts, so a node that lost unsynced state in a crash can
-//!   never mint a dot it already minted before (Riak's actor-epoch bug, found by our model).
+//! - `ActorId` names one *incarnation* of a node in version vectors. A node keeps its
+//!   incarnation across restarts and mints under dot-counter leases persisted before
+//!   use, so a node that lost unsynced state in a crash can never mint a dot it already
+//!   minted before (Riak's actor-epoch bug, found by our model); it takes a new one when
+//!   its store may lack one of its own dots for a key (see `local.rs`).
 //! - Every limit is a named constant (`*_MAX`) and is enforced where input enters.
 
 use core::fmt;
