@@ -1,8 +1,9 @@
 //! Anti-entropy: replica synchronisation with Merkle trees (Dynamo §4.7).
 //!
-//! Every anti-entropy period a node picks the next partition it is a home replica of
-//! (round robin) and one other healthy home replica of it (seeded PRNG), and sends its
-//! tree's root children. Each side answers a `TreeLevel` with its own children of the
+//! Every anti-entropy round a node picks the next partitions it is a home replica of
+//! (round robin, as many as it takes to compare each once per
+//! `anti_entropy_period_ms`) and for each one other healthy home replica of it (seeded
+//! PRNG), and sends its tree's root children. Each side answers a `TreeLevel` with its own children of the
 //! nodes that differ, descending only into differing branches; at the leaves, the side
 //! that found them sends every entry it holds in the differing leaves and asks for the
 //! other side's: both merge what they receive, so both end with the union (a merge never
@@ -38,6 +39,8 @@ pub(crate) struct AntiEntropy {
 }
 
 impl AntiEntropy {
+    /// Start this round's exchanges: enough partitions, round robin over those this
+    /// node replicates, that each is compared once per `anti_entropy_period_ms`.
     pub fn round<S: Store>(
         &mut self,
         local: &mut Local<S>,
@@ -48,32 +51,22 @@ impl AntiEntropy {
         let Some(ring) = ring else {
             return;
         };
-        let n = local.replication_factor();
-        let me = local.id();
-        let mine = ring.replicated_partitions(me, n);
-        let Some(partition) = mine
-            .iter()
-            .copied()
-            .find(|p| p.0 >= self.cursor)
-            .or(mine.first().copied())
-        else {
-            return;
-        };
-        let homes = ring.home_replicas(partition, n);
-        self.cursor = (partition.0 + 1) % ring.partitions();
-        let peers: Vec<NodeId> = homes
-            .into_iter()
-            .filter(|peer| *peer != me && detector.healthy(*peer))
-            .collect();
-        if peers.is_empty() {
-            return;
+        let mine = ring.replicated_partitions(local.id(), local.replication_factor());
+        let config = local.config();
+        let share = mine.len() as u64 * config.anti_entropy_interval_ms;
+        let count = share.div_ceil(config.anti_entropy_period_ms).max(1);
+        for _ in 0..count.min(mine.len() as u64) {
+            let Some(partition) = mine
+                .iter()
+                .copied()
+                .find(|p| p.0 >= self.cursor)
+                .or(mine.first().copied())
+            else {
+                return;
+            };
+            self.cursor = (partition.0 + 1) % ring.partitions();
+            exchange(local, ring, detector, partition, out);
         }
-        let peer = peers[local.pick(peers.len())];
-        local.count().anti_entropy_rounds += 1;
-        let step = tree_or_empty(local, partition)
-            .tree_level(0, 0)
-            .expect("the root has children");
-        local.send(out, peer, Message::TreeLevel { partition, step });
     }
 
     pub fn on_tree_level<S: Store>(
@@ -195,6 +188,31 @@ pub(crate) struct Page {
     pub partition: PartitionId,
     pub leaves: Vec<LeafId>,
     pub after: Option<Key>,
+}
+
+/// Start one exchange of `partition`'s tree with a healthy home replica of it.
+fn exchange<S: Store>(
+    local: &mut Local<S>,
+    ring: &Ring,
+    detector: &FailureDetector,
+    partition: PartitionId,
+    out: &mut Vec<Output>,
+) {
+    let me = local.id();
+    let peers: Vec<NodeId> = ring
+        .home_replicas(partition, local.replication_factor())
+        .into_iter()
+        .filter(|peer| *peer != me && detector.healthy(*peer))
+        .collect();
+    if peers.is_empty() {
+        return;
+    }
+    let peer = peers[local.pick(peers.len())];
+    local.count().anti_entropy_rounds += 1;
+    let step = tree_or_empty(local, partition)
+        .tree_level(0, 0)
+        .expect("the root has children");
+    local.send(out, peer, Message::TreeLevel { partition, step });
 }
 
 /// A `Message::TreeSync` as received.

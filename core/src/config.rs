@@ -24,6 +24,9 @@ pub struct NodeConfig {
     pub request_timeout_ms: u64,
     pub gossip_interval_ms: u64,
     pub anti_entropy_interval_ms: u64,
+    /// Every partition this node replicates is compared at least once per this period:
+    /// each anti-entropy round starts as many exchanges as that takes (at least one).
+    pub anti_entropy_period_ms: u64,
     pub handoff_interval_ms: u64,
     pub transfer_interval_ms: u64,
     /// Most hints held for unreachable nodes; past it, hinted writes are refused.
@@ -54,6 +57,7 @@ impl Default for NodeConfig {
             request_timeout_ms: 1_000,
             gossip_interval_ms: 1_000,
             anti_entropy_interval_ms: 2_000,
+            anti_entropy_period_ms: 60_000,
             handoff_interval_ms: 500,
             transfer_interval_ms: 200,
             hints_max: 100_000,
@@ -113,6 +117,10 @@ impl NodeConfig {
             (
                 "anti_entropy_interval_ms",
                 self.anti_entropy_interval_ms as usize,
+            ),
+            (
+                "anti_entropy_period_ms",
+                self.anti_entropy_period_ms as usize,
             ),
             ("handoff_interval_ms", self.handoff_interval_ms as usize),
             ("transfer_interval_ms", self.transfer_interval_ms as usize),
