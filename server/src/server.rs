@@ -51,6 +51,8 @@ pub enum ServerError {
     Open(#[source] StartError),
     #[error("cannot make the new incarnation durable: {0}")]
     Sync(#[source] StoreError),
+    #[error("cannot set up the peer transport: {0}")]
+    Transport(#[source] peer::PeerError),
     #[error("cannot register the metrics: {0}")]
     Metrics(#[source] prometheus::Error),
     #[error("cannot listen on {address}: {error}")]
@@ -149,12 +151,10 @@ async fn launch<S: Store + Send + 'static>(
     };
     let node = open_node(settings, &endpoints, store, prepare)?;
     let metrics = Arc::new(Metrics::new().map_err(ServerError::Metrics)?);
-    let credentials = Credentials {
-        cluster: settings.cluster.clone(),
-        secret: settings.secret.clone().into_bytes(),
-        node: settings.id,
-        listen: peer_addr.to_string(),
-    };
+    let secret = settings.secret.as_bytes();
+    let listen = peer_addr.to_string();
+    let credentials = Credentials::new(&settings.cluster, secret, settings.id, &listen)
+        .map_err(ServerError::Transport)?;
     let mut known = settings.seeds.clone();
     known.extend(settings.members.clone());
     let runtime = tokio::runtime::Handle::current();
