@@ -51,6 +51,10 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// A record buffer that grew past this is released after its record (a large
 /// transfer chunk is rare; holding its buffer per connection is not worth it).
 const RECORD_RETAIN_BYTES: usize = 1024 * 1024;
+/// The peer port's queue of connections not yet accepted. The default (128) drops
+/// connection attempts in a burst of them, each costing its peer a one-second SYN
+/// retransmit; the accept loop drains this far faster than handshakes complete.
+const ACCEPT_BACKLOG: u32 = 1024;
 /// Pause after a failed `accept` (out of file descriptors), rather than spinning.
 const ACCEPT_RETRY: Duration = Duration::from_millis(20);
 /// Refusals logged at `warn` at most this often (the rest at `debug`), so a flood of
@@ -225,6 +229,18 @@ impl Throttle {
             .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     }
+}
+
+/// Bind the peer port (with [`ACCEPT_BACKLOG`]).
+pub fn listen(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does: a restarted node rebinds its port at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// Accept peer connections and feed their messages to the driver.

@@ -136,7 +136,11 @@ async fn launch<S: Store + Send + 'static>(
     store: S,
     prepare: impl FnOnce(&mut Node<S>),
 ) -> Result<Running<S>, ServerError> {
-    let peer_listener = listen(settings.peer_listen).await?;
+    let peer_listener =
+        peer::listen(settings.peer_listen).map_err(|error| ServerError::Listen {
+            address: settings.peer_listen,
+            error,
+        })?;
     let client_listener = listen(settings.client_listen).await?;
     let http_listener = listen(settings.http_listen).await?;
     let (peer_addr, client_addr, http_addr) = (

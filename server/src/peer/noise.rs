@@ -130,7 +130,12 @@ impl Session {
         Ok(())
     }
 
-    fn seal_header(&mut self, length: usize, out: &mut Vec<u8>) -> Result<(), PeerError> {
+    /// Append a sealed record header declaring `length` bytes of body: what [`seal`]
+    /// begins with. The caller owes the body; the fault tests use this to declare a
+    /// length they never send.
+    ///
+    /// [`seal`]: Session::seal
+    pub fn seal_header(&mut self, length: usize, out: &mut Vec<u8>) -> Result<(), PeerError> {
         let length = u32::try_from(length).map_err(|_| PeerError::TooLarge {
             size: length,
             max: u32::MAX as usize,

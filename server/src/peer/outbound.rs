@@ -94,8 +94,8 @@ impl LinkState {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Take `address` if it is new; whether it was.
-    fn retarget(&self, address: &str) -> bool {
+    /// Take `address` for `peer` if it is new; whether it was.
+    fn retarget(&self, peer: NodeId, address: &str) -> bool {
         let mut current = self
             .address
             .lock()
@@ -103,6 +103,7 @@ impl LinkState {
         if *current == address {
             return false;
         }
+        tracing::debug!(%peer, from = %current, to = %address, "peer address changed; redialling");
         *current = address.to_string();
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.retargeted.notify_one();
@@ -173,9 +174,7 @@ impl Outbound {
                 links.insert(to, link);
             }
             Some(address) => {
-                if links[&to].state.retarget(&address) {
-                    tracing::debug!(peer = %to, %address, "peer address changed; redialling");
-                }
+                links[&to].state.retarget(to, &address);
             }
             None if !open => {
                 tracing::debug!(peer = %to, "no address for peer; message dropped");
@@ -428,9 +427,9 @@ mod tests {
     #[test]
     fn a_new_address_bumps_the_generation_once() {
         let state = LinkState::new("127.0.0.1:1".into());
-        assert!(!state.retarget("127.0.0.1:1"));
-        assert!(state.retarget("127.0.0.1:2"));
-        assert!(!state.retarget("127.0.0.1:2"));
+        assert!(!state.retarget(NodeId(2), "127.0.0.1:1"));
+        assert!(state.retarget(NodeId(2), "127.0.0.1:2"));
+        assert!(!state.retarget(NodeId(2), "127.0.0.1:2"));
         assert_eq!(state.target(), ("127.0.0.1:2".to_string(), 1));
     }
 }

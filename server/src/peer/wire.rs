@@ -77,6 +77,11 @@ const ENVELOPE_BYTES_MAX: usize = KEY_BYTES_MAX + 3 * MERKLE_LEAVES + 1024;
 pub const FRAME_BYTES_MAX: usize = PAGE_BYTES_MAX + ENTRY_BYTES_MAX + ENVELOPE_BYTES_MAX;
 /// A frame's length prefix.
 pub const FRAME_HEADER_BYTES: usize = 4;
+// A page with its crossing entry fits a frame, and a record's length fits the `u32`
+// of its header.
+const _: () = assert!(FRAME_BYTES_MAX > PAGE_BYTES_MAX + SIBLINGS_MAX * VALUE_BYTES_MAX);
+const _: () = assert!(RECORD_BYTES_MAX <= u32::MAX as usize);
+
 /// Largest record plaintext: one maximal frame with its length prefix (a sender cuts
 /// batches of smaller frames far below it, see `outbound`).
 pub const RECORD_BYTES_MAX: usize = FRAME_HEADER_BYTES + FRAME_BYTES_MAX;
@@ -220,8 +225,6 @@ mod tests {
         // 8 MiB, plus 64 values of 1 MiB with their clocks and one key: about 73.3 MiB,
         // where version 2 allowed 300 MiB.
         assert_eq!(FRAME_BYTES_MAX, 76_849_351);
-        assert!(FRAME_BYTES_MAX > PAGE_BYTES_MAX + SIBLINGS_MAX * VALUE_BYTES_MAX);
-        assert!(FRAME_BYTES_MAX < 74 * 1024 * 1024);
     }
 
     #[test]
