@@ -140,8 +140,10 @@ impl Credentials {
 pub enum PeerError {
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-    #[error("frame of {size} bytes exceeds the limit of {max}")]
+    #[error("{size} bytes declared, over the limit of {max}")]
     TooLarge { size: usize, max: usize },
+    #[error("a message exceeds the frame limit of {max} bytes")]
+    FrameTooLarge { max: usize },
     #[error("cannot encode a frame: {0}")]
     Encode(#[source] postcard::Error),
     #[error("undecodable frame: {0}")]

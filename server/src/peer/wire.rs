@@ -155,26 +155,53 @@ pub async fn read_hello<R: AsyncRead + Unpin>(
 }
 
 /// Append one frame (length, version byte, postcard) to `out`; on error `out` is left
-/// as it was.
+/// as it was. Encoding stops as soon as the payload passes [`FRAME_BYTES_MAX`], so an
+/// oversized message costs no more than the limit to refuse.
 pub fn encode_frame<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), PeerError> {
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
     out.push(PEER_PROTOCOL_VERSION);
-    let encoded = postcard::to_io(value, &mut *out).map(|_| ());
-    let size = out.len() - start - FRAME_HEADER_BYTES;
+    let mut writer = Bounded {
+        out: &mut *out,
+        room: FRAME_BYTES_MAX - 1,
+        overflowed: false,
+    };
+    let encoded = postcard::to_io(value, &mut writer).map(|_| ());
+    let overflowed = writer.overflowed;
     if let Err(error) = encoded {
         out.truncate(start);
+        if overflowed {
+            let max = FRAME_BYTES_MAX;
+            return Err(PeerError::FrameTooLarge { max });
+        }
         return Err(PeerError::Encode(error));
     }
-    if size > FRAME_BYTES_MAX {
-        out.truncate(start);
-        return Err(PeerError::TooLarge {
-            size,
-            max: FRAME_BYTES_MAX,
-        });
-    }
+    let size = out.len() - start - FRAME_HEADER_BYTES;
     out[start..start + FRAME_HEADER_BYTES].copy_from_slice(&(size as u32).to_be_bytes());
     Ok(())
+}
+
+/// A writer into a `Vec` that refuses to grow it by more than `room` bytes.
+struct Bounded<'a> {
+    out: &'a mut Vec<u8>,
+    room: usize,
+    overflowed: bool,
+}
+
+impl std::io::Write for Bounded<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if bytes.len() > self.room {
+            self.overflowed = true;
+            return Err(std::io::Error::other("the frame limit"));
+        }
+        self.room -= bytes.len();
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Decode a frame payload (version byte + postcard).
@@ -276,7 +303,7 @@ mod tests {
         };
         assert!(matches!(
             encode_frame(&huge, &mut out),
-            Err(PeerError::TooLarge { .. })
+            Err(PeerError::FrameTooLarge { .. })
         ));
         assert_eq!(out, before);
         let decoded: Message = decode_frame(&out[4..]).unwrap();
