@@ -20,7 +20,9 @@
 # REQUESTS (per redis-benchmark test, 100000), KEYS (100000), VALUE (bytes, 100),
 # CONCURRENCY (50), MEM_KEYS (keys of the memory step, 1000000; 0 skips it),
 # BASE_PORT (26300; uses BASE_PORT..BASE_PORT+99), OUT (where the results go,
-# docs/bench).
+# docs/bench), STORES (which stores run, default all: redis etcd dynamo-1 dynamo-3d
+# dynamo-3b), DYNAMO_BIN (the dynamo binary to measure, default the one this script
+# builds: comparing two builds runs the script once with each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +36,8 @@ BASE_PORT=${BASE_PORT:-26300}
 # Every external run is cut off after this, so a stuck server cannot hang the script.
 RUN_LIMIT=$((DURATION * 3 + 180))
 OUT=${OUT:-docs/bench}
+STORES=${STORES:-redis etcd dynamo-1 dynamo-3d dynamo-3b}
+DYNAMO_BIN=${DYNAMO_BIN:-target/release/dynamo}
 WORK=$(mktemp -d)
 PIDS=()
 
@@ -130,7 +134,7 @@ start_dynamo() {
   [ "$nodes" -eq 1 ] && quorum=1
   for i in $(seq 1 "$nodes"); do members+=(--member "$i=127.0.0.1:$((port0 + 10 + i))"); done
   for i in $(seq 1 "$nodes"); do
-    DYNAMO_SECRET=bench-secret RUST_LOG=warn target/release/dynamo serve --id "$i" \
+    DYNAMO_SECRET=bench-secret RUST_LOG=warn "$DYNAMO_BIN" serve --id "$i" \
       --data-dir "$WORK/$name-n$i" --cluster "$name" --durability "$durability" \
       --client-listen "127.0.0.1:$((port0 + i))" --peer-listen "127.0.0.1:$((port0 + 10 + i))" \
       --http-listen "127.0.0.1:$((port0 + 20 + i))" "${members[@]}" \
@@ -150,7 +154,17 @@ redis_benchmark() {
   cat "$WORK/rb-$store-P$pipeline.csv" >&2
 }
 
-# dynamo_bench STORE TARGET WORKLOAD ADDR... : one JSON report into results. With
+# cpu_ticks: user + system clock ticks of every server this script runs now.
+cpu_ticks() {
+  local ticks=0 pid
+  for pid in "${PIDS[@]}"; do
+    ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$ticks"
+}
+
+# dynamo_bench STORE TARGET WORKLOAD ADDR... : one JSON report into results, with the
+# servers' CPU time over the run (server_cpu_us) beside the generator's figures. With
 # RATE set (`RATE=N dynamo_bench ...`), an open-loop run at N ops/s.
 dynamo_bench() {
   local store=$1 target=$2 workload=$3; shift 3
@@ -161,11 +175,20 @@ dynamo_bench() {
   [ "$workload" = c ] && [ "$target" != dynamo-http ] && extra+=(--preload)
   [ -n "${RATE:-}" ] && extra+=(--rate "$RATE") && name+=-rate
   step "dynamo-bench $store $target workload $workload${RATE:+ at $RATE ops/s}"
+  local ticks
+  ticks=$(cpu_ticks)
   timeout "$RUN_LIMIT" target/release/dynamo-bench --target "$target" "${addrs[@]}" \
     --workload "$workload" --keys "$KEYS" --value-size "$VALUE" \
     --concurrency "$CONCURRENCY" --duration "$DURATION" --preload-timeout 120 \
     "${extra[@]}" --quiet --json >"$WORK/db-$name.json" ||
     echo "dynamo-bench $store $target $workload failed" >&2
+  ticks=$(($(cpu_ticks) - ticks))
+  python3 - "$WORK/db-$name.json" "$((ticks * 1000000 / $(getconf CLK_TCK)))" <<'PY' || true
+import json, sys
+report = json.load(open(sys.argv[1]))
+report["server_cpu_us"] = int(sys.argv[2])
+json.dump(report, open(sys.argv[1], "w"), indent=1)
+PY
   grep -E '"(ok|failed|throughput)"' "$WORK/db-$name.json" >&2 || true
 }
 
@@ -182,37 +205,49 @@ latency_at_load() {
 # Ports from BASE_PORT (p): redis p; etcd clients p+1..3, peers p+12..14; the memory
 # step's dynamo p+5/15/25 and redis p+6; dynamo-1 p+11/21/31; dynamo-3d p+41..63;
 # dynamo-3b p+71..93.
+# wants STORE: whether STORES names it.
+wants() {
+  case " $STORES " in *" $1 "*) return 0 ;; *) return 1 ;; esac
+}
+
 run_all() {
   local p=$BASE_PORT
-  step "redis (port $p)"
-  start_redis "$p"
-  redis_benchmark redis "$p" 1
-  redis_benchmark redis "$p" 16
-  dynamo_bench redis resp w "127.0.0.1:$p"
-  dynamo_bench redis resp c "127.0.0.1:$p"
-  stop_servers
+  if wants redis; then
+    step "redis (port $p)"
+    start_redis "$p"
+    redis_benchmark redis "$p" 1
+    redis_benchmark redis "$p" 16
+    dynamo_bench redis resp w "127.0.0.1:$p"
+    dynamo_bench redis resp c "127.0.0.1:$p"
+    stop_servers
+  fi
 
-  step "etcd, 3 members (client ports $((p + 1))..$((p + 3)))"
-  start_etcd "$p" "$((p + 11))"
-  local etcd=("127.0.0.1:$((p + 1))" "127.0.0.1:$((p + 2))" "127.0.0.1:$((p + 3))")
-  dynamo_bench etcd etcd w "${etcd[@]}"
-  latency_at_load etcd etcd "${etcd[@]}"
-  dynamo_bench etcd etcd c "${etcd[@]}"
-  stop_servers
+  if wants etcd; then
+    step "etcd, 3 members (client ports $((p + 1))..$((p + 3)))"
+    start_etcd "$p" "$((p + 11))"
+    local etcd=("127.0.0.1:$((p + 1))" "127.0.0.1:$((p + 2))" "127.0.0.1:$((p + 3))")
+    dynamo_bench etcd etcd w "${etcd[@]}"
+    latency_at_load etcd etcd "${etcd[@]}"
+    dynamo_bench etcd etcd c "${etcd[@]}"
+    stop_servers
+  fi
 
-  step "dynamo, 1 node, N=1 (ports $((p + 10))..)"
-  start_dynamo dynamo-1 1 durable "$((p + 10))"
-  redis_benchmark dynamo-1 "$((p + 11))" 1
-  redis_benchmark dynamo-1 "$((p + 11))" 16
-  for w in w c; do
-    dynamo_bench dynamo-1 resp "$w" "127.0.0.1:$((p + 11))"
-    dynamo_bench dynamo-1 dynamo-http "$w" "127.0.0.1:$((p + 31))"
-  done
-  stop_servers
+  if wants dynamo-1; then
+    step "dynamo, 1 node, N=1 (ports $((p + 10))..)"
+    start_dynamo dynamo-1 1 durable "$((p + 10))"
+    redis_benchmark dynamo-1 "$((p + 11))" 1
+    redis_benchmark dynamo-1 "$((p + 11))" 16
+    for w in w c; do
+      dynamo_bench dynamo-1 resp "$w" "127.0.0.1:$((p + 11))"
+      dynamo_bench dynamo-1 dynamo-http "$w" "127.0.0.1:$((p + 31))"
+    done
+    stop_servers
+  fi
 
   local name port0 resp http
   for durability in durable buffered; do
     name=dynamo-3${durability:0:1}
+    wants "$name" || continue
     port0=$((p + 40))
     [ "$durability" = buffered ] && port0=$((p + 70))
     step "$name: 3 nodes, N=3 R=2 W=2, $durability (ports $port0..)"

@@ -51,6 +51,8 @@ pub enum ServerError {
     Open(#[source] StartError),
     #[error("cannot make the new incarnation durable: {0}")]
     Sync(#[source] StoreError),
+    #[error("cannot set up the peer transport: {0}")]
+    Transport(#[source] peer::PeerError),
     #[error("cannot register the metrics: {0}")]
     Metrics(#[source] prometheus::Error),
     #[error("cannot listen on {address}: {error}")]
@@ -134,7 +136,11 @@ async fn launch<S: Store + Send + 'static>(
     store: S,
     prepare: impl FnOnce(&mut Node<S>),
 ) -> Result<Running<S>, ServerError> {
-    let peer_listener = listen(settings.peer_listen).await?;
+    let peer_listener =
+        peer::listen(settings.peer_listen).map_err(|error| ServerError::Listen {
+            address: settings.peer_listen,
+            error,
+        })?;
     let client_listener = listen(settings.client_listen).await?;
     let http_listener = listen(settings.http_listen).await?;
     let (peer_addr, client_addr, http_addr) = (
@@ -149,12 +155,10 @@ async fn launch<S: Store + Send + 'static>(
     };
     let node = open_node(settings, &endpoints, store, prepare)?;
     let metrics = Arc::new(Metrics::new().map_err(ServerError::Metrics)?);
-    let credentials = Credentials {
-        cluster: settings.cluster.clone(),
-        secret: settings.secret.clone().into_bytes(),
-        node: settings.id,
-        listen: peer_addr.to_string(),
-    };
+    let secret = settings.secret.as_bytes();
+    let listen = peer_addr.to_string();
+    let credentials = Credentials::new(&settings.cluster, secret, settings.id, &listen)
+        .map_err(ServerError::Transport)?;
     let mut known = settings.seeds.clone();
     known.extend(settings.members.clone());
     let runtime = tokio::runtime::Handle::current();

@@ -262,3 +262,21 @@ pub fn eventually_within(limit: Duration, what: &str, mut check: impl FnMut() ->
 pub fn bulk(value: &[u8]) -> Value {
     Value::Bulk(Some(value.to_vec()))
 }
+
+impl Cluster {
+    /// Node `id`'s peer address.
+    pub fn peer(&self, id: u16) -> String {
+        format!("127.0.0.1:{}", self.base + 100 + id)
+    }
+
+    /// Node `id`'s process id, while it runs.
+    pub fn pid(&self, id: u16) -> Option<u32> {
+        self.nodes[usize::from(id - 1)].as_ref().map(Child::id)
+    }
+
+    /// Node `id`'s log so far (see `log_file`).
+    pub fn log(&self, id: u16) -> String {
+        let path = std::env::temp_dir().join(format!("dynamo-test-{}-n{id}.log", self.base));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+}
