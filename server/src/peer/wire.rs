@@ -52,11 +52,10 @@ pub mod capability {
     pub const REQUIRED: u64 = NOISE_XXPSK3;
 }
 
-/// Most bytes the core puts in one page of entries (a transfer chunk; anti-entropy
-/// pages are being cut at the same size) before it cuts the page; at least one entry
-/// is always sent, so a page may exceed this by one entry. Mirrors
-/// `dynamo_core::transfer::TRANSFER_CHUNK_BYTES_MAX`, which the core does not export.
-pub const PAGE_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Most bytes the core puts in one page of entries (a transfer chunk or an
+/// anti-entropy page) before it cuts the page; at least one entry is always sent, so a
+/// page may exceed this by one entry.
+pub const PAGE_BYTES_MAX: usize = dynamo_core::transfer::TRANSFER_CHUNK_BYTES_MAX;
 /// One sibling's bytes beside its value: its clock (at most the widest context) and
 /// its dot and content tag.
 const SIBLING_OVERHEAD_BYTES_MAX: usize = CONTEXT_BYTES_MAX + 32;
