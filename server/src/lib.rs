@@ -16,10 +16,12 @@
 //! - [`view`] holds the HTTP API's JSON documents (the cluster view), shared by the
 //!   server, the client and the CLI;
 //! - [`client`] is the partition-aware client of the HTTP API;
+//! - [`auth`] holds the client ports' users, roles and credential checks;
 //!
 //! The `dynamo` binary (`main.rs`; its client and admin commands in `cli.rs`) runs
 //! nodes and talks to clusters; the load generator is the `dynamo-bench` crate.
 
+pub mod auth;
 pub mod client;
 pub mod driver;
 pub mod endpoints;

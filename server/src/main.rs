@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[cfg(feature = "mutants")]
 use dynamo_core::mutant::Mutant;
 use dynamo_core::types::NodeId;
-use dynamo_server::server::{self, NodeSettings, Running};
+use dynamo_server::server::{self, ClientOptions, NodeSettings, Running};
 use dynamo_server::storage::{Durability, LsmStore};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -174,6 +174,10 @@ struct ServeArgs {
     #[arg(long, hide = true)]
     #[serde(skip)]
     mutant: Option<Mutant>,
+    /// Redis-protocol connections served at once; one more is answered
+    /// `-ERR max number of clients reached` and closed [default: 1024].
+    #[arg(long)]
+    max_clients: Option<usize>,
     /// Serve this directory (the visualiser, `wasm/www`) under /ui/ on the HTTP port.
     #[arg(long)]
     ui_dir: Option<PathBuf>,
@@ -349,6 +353,25 @@ fn load(args: ServeArgs) -> Result<(NodeSettings, PathBuf, Durability)> {
     Ok((settings, data_dir, durability))
 }
 
+/// The client ports' options: flags over the config file, as `load` does.
+fn client_options(args: &ServeArgs) -> Result<ClientOptions> {
+    let file: ServeArgs = match &args.config {
+        Some(path) => toml::from_str(
+            &std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
+        )
+        .with_context(|| format!("parse {}", path.display()))?,
+        None => ServeArgs::default(),
+    };
+    let defaults = ClientOptions::default();
+    Ok(ClientOptions {
+        max_clients: args
+            .max_clients
+            .or(file.max_clients)
+            .unwrap_or(defaults.max_clients),
+        ..defaults
+    })
+}
+
 /// The store file of versions before the fjall engine: refuse to start over it, rather
 /// than serve an empty store beside the data.
 const OLD_STORE_FILE: &str = "data.redb";
@@ -378,6 +401,7 @@ struct Faults {
 
 async fn start_node(
     settings: &NodeSettings,
+    clients: &ClientOptions,
     data_dir: &Path,
     durability: Durability,
     faults: Faults,
@@ -391,9 +415,9 @@ async fn start_node(
     }
     #[cfg(feature = "mutants")]
     if let Some(mutant) = faults.mutant {
-        return Ok(server::start_mutant(settings, store, mutant).await?);
+        return Ok(server::start_mutant(settings, clients, store, mutant).await?);
     }
-    Ok(server::start(settings, store).await?)
+    Ok(server::start_with(settings, clients, store).await?)
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -402,8 +426,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         #[cfg(feature = "mutants")]
         mutant: args.mutant,
     };
+    let clients = client_options(&args)?;
     let (settings, data_dir, durability) = load(args)?;
-    let running = start_node(&settings, &data_dir, durability, faults).await?;
+    let running = start_node(&settings, &clients, &data_dir, durability, faults).await?;
     let failed = tokio::select! {
         _ = wait_for_signal() => false,
         _ = running.stopped() => true,
@@ -457,7 +482,9 @@ async fn dev(args: DevArgs) -> Result<()> {
             ui_dir: ui_dir.clone(),
         };
         let dir = args.data_dir.join(format!("n{id}"));
-        running.push(start_node(&settings, &dir, Durability::Durable, Faults::default()).await?);
+        let clients = ClientOptions::default();
+        let durable = Durability::Durable;
+        running.push(start_node(&settings, &clients, &dir, durable, Faults::default()).await?);
     }
     wait_until_serving(&running).await;
     print_dev_cluster(&args, n, &running, ui_dir.is_some());

@@ -262,3 +262,83 @@ pub fn eventually_within(limit: Duration, what: &str, mut check: impl FnMut() ->
 pub fn bulk(value: &[u8]) -> Value {
     Value::Bulk(Some(value.to_vec()))
 }
+
+/// One RESP connection kept open across commands (a session: `HELLO`, `AUTH`,
+/// `CLIENT SETNAME` hold for the connection), with a 30 s read timeout.
+pub struct Connection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    pub fn open(address: &str) -> Connection {
+        let stream = TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Connection {
+            stream,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Send a command and read its reply.
+    pub fn run(&mut self, args: &[&[u8]]) -> Value {
+        self.send(args);
+        self.reply()
+    }
+
+    /// [`run`](Self::run) with text arguments.
+    pub fn cmd(&mut self, words: &[&str]) -> Value {
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.run(&args)
+    }
+
+    pub fn send(&mut self, args: &[&[u8]]) {
+        use std::io::Write;
+        let request = dynamo_server::resp::encode_command(args);
+        self.stream.write_all(&request).expect("send");
+    }
+
+    /// The next reply (panics when the connection closes first).
+    pub fn reply(&mut self) -> Value {
+        self.try_reply().expect("a reply")
+    }
+
+    /// The next reply, or `None` when the server closed the connection.
+    pub fn try_reply(&mut self) -> Option<Value> {
+        use std::io::Read;
+        let mut chunk = vec![0u8; 64 * 1024];
+        // Bounded by the read timeout and by the parser's own limits.
+        loop {
+            let parsed = dynamo_server::resp::parse_value(&self.buffer).expect("valid RESP");
+            if let Some((value, used)) = parsed {
+                self.buffer.drain(..used);
+                return Some(value);
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(read) => self.buffer.extend_from_slice(&chunk[..read]),
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(error) => panic!("no reply within 30 s: {error}"),
+            }
+        }
+    }
+
+    /// Send a command and read its reply; `None` when the connection is closed.
+    pub fn try_reply_to(&mut self, words: &[&str]) -> Option<Value> {
+        use std::io::Write;
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        let request = dynamo_server::resp::encode_command(&args);
+        self.stream.write_all(&request).ok()?;
+        self.try_reply()
+    }
+}
+
+/// A single-node cluster (N=R=W=1) with `extra_args`: the connection-level tests need
+/// no replication, and one node starts fastest.
+pub fn single_node(base: u16, extra_args: &[&str]) -> Cluster {
+    let mut args = vec!["-R", "1", "-W", "1", "--durability", "buffered"];
+    args.extend_from_slice(extra_args);
+    Cluster::start_with_args(base, 1, 16, 1, &args)
+}
