@@ -105,10 +105,28 @@ pub struct Hops {
     pub elsewhere: AtomicU64,
 }
 
+/// How a client identifies itself.
+#[derive(Clone, Default)]
+pub struct ClientConfig {
+    /// Sent as `Authorization: Bearer <token>` (the cluster's users, `auth.rs`).
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for ClientConfig {
+    // Never print the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token = self.token.as_ref().map(|_| "<set>");
+        f.debug_struct("ClientConfig")
+            .field("token", &token)
+            .finish()
+    }
+}
+
 /// A partition-aware client. Cheap to share (`Arc`); safe to use from many tasks.
 #[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
+    config: ClientConfig,
     seeds: Vec<String>,
     view: RwLock<Option<Arc<View>>>,
     stale: AtomicBool,
@@ -118,12 +136,21 @@ pub struct Client {
 impl Client {
     /// A client that learns the cluster from `seeds` (HTTP `host:port` addresses).
     pub async fn connect(seeds: &[String]) -> Result<Arc<Self>, ClientError> {
+        Self::connect_with(seeds, ClientConfig::default()).await
+    }
+
+    /// [`connect`](Self::connect), identified as `config` says.
+    pub async fn connect_with(
+        seeds: &[String],
+        config: ClientConfig,
+    ) -> Result<Arc<Self>, ClientError> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .pool_max_idle_per_host(64)
             .build()?;
         let client = Arc::new(Self {
             http,
+            config,
             seeds: seeds.to_vec(),
             view: RwLock::new(None),
             stale: AtomicBool::new(true),
@@ -138,7 +165,7 @@ impl Client {
         let mut failures = Unreached::default();
         for address in self.all_nodes() {
             let url = format!("http://{address}/v1/cluster");
-            match self.http.get(&url).send().await {
+            match self.authed(self.http.get(&url)).send().await {
                 Ok(response) => return json_of(response).await,
                 Err(error) => failures.0.push((address, error)),
             }
@@ -246,6 +273,14 @@ impl Client {
         Err(ClientError::Unreachable(failures))
     }
 
+    /// `request` with the bearer token, if any.
+    fn authed(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.config.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
     fn note_epoch(&self, response: &reqwest::Response) {
         let epoch = response
             .headers()
@@ -259,7 +294,9 @@ impl Client {
 
     /// Read every version of `key`.
     pub async fn get(&self, key: &str) -> Result<Versions, ClientError> {
-        let response = self.send(key, |url| self.http.get(url)).await?;
+        let response = self
+            .send(key, |url| self.authed(self.http.get(url)))
+            .await?;
         let context = header(&response, CONTEXT_HEADER);
         match response.status().as_u16() {
             200 => {
@@ -289,7 +326,7 @@ impl Client {
         let body = value.to_vec();
         let response = self
             .send(key, |url| {
-                with_context(self.http.put(url), context).body(body.clone())
+                with_context(self.authed(self.http.put(url)), context).body(body.clone())
             })
             .await?;
         written(response).await
@@ -298,7 +335,9 @@ impl Client {
     /// Delete `key` (a tombstone over what `context` covers; `None` as in `put`).
     pub async fn delete(&self, key: &str, context: Option<&str>) -> Result<String, ClientError> {
         let response = self
-            .send(key, |url| with_context(self.http.delete(url), context))
+            .send(key, |url| {
+                with_context(self.authed(self.http.delete(url)), context)
+            })
             .await?;
         written(response).await
     }
@@ -308,7 +347,7 @@ impl Client {
         let mut failures = Unreached::default();
         for address in self.all_nodes() {
             let url = format!("http://{address}/v1/admin/{action}/{}", node.0);
-            match self.http.post(&url).send().await {
+            match self.authed(self.http.post(&url)).send().await {
                 Ok(response) => {
                     let changed: Changed = json_of(response).await?;
                     self.stale.store(true, Ordering::Relaxed);

@@ -24,6 +24,7 @@
 //! ([`ApiError`]'s `IntoResponse`):
 //! - 400: `bad_context`, `bad_quorum`, `bad_request` (a bad query parameter, an empty
 //!   key, a write the versioning rules refuse);
+//! - 401: `unauthorized`; 403: `forbidden` (see Authentication);
 //! - 408: `timeout` (the body did not arrive in time);
 //! - 409: `membership` (a join or leave refused);
 //! - 413: `too_large` (key or value; `size` when known, `max`);
@@ -33,7 +34,17 @@
 //!
 //! Every KV response carries `X-Dynamo-Ring-Epoch` so a partition-aware client knows
 //! when its ring is stale.
+//!
+//! # Authentication
+//! With users configured (`auth.rs`), every request but `/healthz`, `/readyz` and the
+//! visualiser's files (`/`, `/ui/`) needs `Authorization: Bearer <token>`: without a
+//! valid one, `401 unauthorized` (with `WWW-Authenticate: Bearer`); a `readonly` token
+//! writing, or a non-admin token on `/v1/admin/*`, `403 forbidden`. `/metrics` needs a
+//! token of any role (it shows traffic and membership; Prometheus sends one with
+//! `authorization: {credentials: ...}`). The check runs before routing, so an unknown
+//! path answers 401 to a caller without a token rather than revealing what exists.
 
+use crate::auth::{Identity, Users};
 use crate::driver::{DriverHandle, Snapshot};
 use crate::metrics::Metrics;
 use crate::service::{self, KvService, Op, Port, ServiceError};
@@ -42,7 +53,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use base64::Engine as _;
 use dynamo_core::clock::VersionVector;
 use dynamo_core::message::Quorum;
@@ -67,6 +78,8 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct HttpState {
     pub driver: DriverHandle,
+    /// Who may call the API (none configured: everyone).
+    pub users: Arc<Users>,
     pub metrics: Arc<Metrics>,
     /// The data file, for the storage size metric.
     pub store_dir: Option<PathBuf>,
@@ -102,7 +115,67 @@ pub fn router(state: Arc<HttpState>) -> Router {
         Some(dir) => with_ui(api, dir),
         None => api,
     };
-    api.with_state(state)
+    // Outermost, so every request (an unknown path's too) is authorized first.
+    let guarded = middleware::from_fn_with_state(state.clone(), authorize);
+    api.layer(guarded).with_state(state)
+}
+
+/// What a path needs (see the module doc's "Authentication").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// Probes and the visualiser's files.
+    Open,
+    /// Any user; writes need a role that writes.
+    User,
+    /// The admin role.
+    Admin,
+}
+
+fn access(path: &str) -> Access {
+    match path {
+        "/healthz" | "/readyz" | "/" => Access::Open,
+        _ if path.starts_with("/ui/") || path == "/ui" => Access::Open,
+        _ if path.starts_with("/v1/admin/") => Access::Admin,
+        _ => Access::User,
+    }
+}
+
+/// The bearer token of `Authorization: Bearer <token>`.
+fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.as_bytes();
+    let (scheme, token) = value.split_at(value.iter().position(|b| *b == b' ')?);
+    scheme
+        .eq_ignore_ascii_case(b"bearer")
+        .then(|| token.trim_ascii())
+}
+
+/// With users configured: 401 without a valid token, 403 when the token's role may
+/// not do what the request does.
+async fn authorize(
+    State(state): State<Arc<HttpState>>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let need = access(request.uri().path());
+    if !state.users.required() || need == Access::Open {
+        return next.run(request).await;
+    }
+    let Some(who) = bearer(request.headers()).and_then(|t| state.users.check_token(t)) else {
+        return ApiError::Unauthorized.into_response();
+    };
+    let writes = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let allowed = match need {
+        Access::Admin => who.role.may_administer(),
+        _ => !writes || who.role.may_write(),
+    };
+    if !allowed {
+        let what = format!("{} {}", request.method(), request.uri().path());
+        return ApiError::Forbidden { who, what }.into_response();
+    }
+    next.run(request).await
 }
 
 /// Serve `dir` under `/ui/` and send `/` there: the page polls `/v1/cluster` on the
@@ -127,6 +200,10 @@ pub enum ApiError {
     BodyTimeout { limit: Duration },
     #[error("not in the ring yet (joining: an operator must join it)")]
     NotInRing,
+    #[error("authentication required: send Authorization: Bearer <token>")]
+    Unauthorized,
+    #[error("user {:?} (role {}) may not {what}", .who.name, .who.role.name())]
+    Forbidden { who: Identity, what: String },
 }
 
 impl ApiError {
@@ -139,6 +216,8 @@ impl ApiError {
             }
             ApiError::BodyTimeout { .. } => return StatusCode::REQUEST_TIMEOUT,
             ApiError::NotInRing => return StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized => return StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => return StatusCode::FORBIDDEN,
         };
         match error {
             ServiceError::QuorumNotReached { .. }
@@ -167,6 +246,8 @@ impl ApiError {
             ApiError::NotANumber { .. } | ApiError::UnknownParameter { .. } => "bad_request",
             ApiError::BodyTimeout { .. } => "timeout",
             ApiError::NotInRing => "not_ready",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
         };
         let mut document = ErrorDocument {
             error: self.to_string(),
@@ -195,7 +276,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(self.document())).into_response()
+        let mut response = (self.status(), Json(self.document())).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            let challenge = HeaderValue::from_static("Bearer realm=\"dynamo\"");
+            let headers = response.headers_mut();
+            headers.insert(axum::http::header::WWW_AUTHENTICATE, challenge);
+        }
+        response
     }
 }
 
@@ -516,6 +603,26 @@ mod tests {
             (large.document().size, large.document().max),
             (Some(9), Some(8))
         );
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_and_paths_need_their_access() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer(&headers), None);
+        let authorization = axum::http::header::AUTHORIZATION;
+        headers.insert(
+            authorization.clone(),
+            HeaderValue::from_static("bearer  tok "),
+        );
+        assert_eq!(bearer(&headers), Some(&b"tok"[..]));
+        headers.insert(authorization, HeaderValue::from_static("Basic dTpw"));
+        assert_eq!(bearer(&headers), None, "only bearer tokens");
+        assert_eq!(access("/healthz"), Access::Open);
+        assert_eq!(access("/ui/app.js"), Access::Open);
+        assert_eq!(access("/v1/admin/join/3"), Access::Admin);
+        assert_eq!(access("/metrics"), Access::User);
+        assert_eq!(access("/v1/kv/a"), Access::User);
+        assert_eq!(ApiError::Unauthorized.status(), StatusCode::UNAUTHORIZED);
     }
 
     #[test]

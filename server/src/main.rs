@@ -14,12 +14,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[cfg(feature = "mutants")]
 use dynamo_core::mutant::Mutant;
 use dynamo_core::types::NodeId;
+use dynamo_server::auth::{UserConfig, Users};
 use dynamo_server::server::{self, ClientOptions, NodeSettings, Running};
 use dynamo_server::storage::{Durability, LsmStore};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The storage engine's directory inside a node's data directory.
 const STORE_DIR: &str = "store";
@@ -87,6 +89,9 @@ struct Seeds {
     /// HTTP address of any node, repeated; the client learns the rest from it.
     #[arg(long = "addr", default_value = "127.0.0.1:7201", global = true)]
     addrs: Vec<String>,
+    /// HTTP bearer token, when the cluster has users (or env DYNAMO_TOKEN).
+    #[arg(long, env = "DYNAMO_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -174,6 +179,15 @@ struct ServeArgs {
     #[arg(long, hide = true)]
     #[serde(skip)]
     mutant: Option<Mutant>,
+    /// Password of the `default` user (admin): clients then authenticate (RESP
+    /// `AUTH <password>`, HTTP `Authorization: Bearer <password>`).
+    #[arg(long, env = "DYNAMO_REQUIREPASS", hide_env_values = true)]
+    requirepass: Option<String>,
+    /// Users, in the config file only: `[[users]]` tables of `name`, `password`,
+    /// `role` ("readonly", "readwrite" or "admin") and optional HTTP `token`.
+    #[arg(skip)]
+    #[serde(default)]
+    users: Vec<UserConfig>,
     /// Redis-protocol connections served at once; one more is answered
     /// `-ERR max number of clients reached` and closed [default: 1024].
     #[arg(long)]
@@ -211,7 +225,7 @@ fn main() -> Result<()> {
             Command::Serve(args) => serve(args).await,
             Command::Dev(args) => dev(args).await,
             Command::Get { key, seeds } => {
-                let client = cli::connect(&seeds.addrs).await?;
+                let client = cli::connect(&seeds.addrs, seeds.token.as_deref()).await?;
                 cli::print_versions(&client.get(&key).await?);
                 Ok(())
             }
@@ -221,7 +235,7 @@ fn main() -> Result<()> {
                 context,
                 seeds,
             } => {
-                let client = cli::connect(&seeds.addrs).await?;
+                let client = cli::connect(&seeds.addrs, seeds.token.as_deref()).await?;
                 let context = client
                     .put(&key, value.as_bytes(), context.as_deref())
                     .await?;
@@ -233,18 +247,18 @@ fn main() -> Result<()> {
                 context,
                 seeds,
             } => {
-                let client = cli::connect(&seeds.addrs).await?;
+                let client = cli::connect(&seeds.addrs, seeds.token.as_deref()).await?;
                 let context = client.delete(&key, context.as_deref()).await?;
                 println!("OK\ncontext: {context}");
                 Ok(())
             }
-            Command::Admin { action, seeds } => admin(action, &seeds.addrs).await,
+            Command::Admin { action, seeds } => admin(action, &seeds).await,
         }
     })
 }
 
-async fn admin(action: AdminAction, seeds: &[String]) -> Result<()> {
-    let client = cli::connect(seeds).await?;
+async fn admin(action: AdminAction, seeds: &Seeds) -> Result<()> {
+    let client = cli::connect(&seeds.addrs, seeds.token.as_deref()).await?;
     match action {
         AdminAction::Status => cli::print_status(&client.cluster().await?),
         AdminAction::Ring => cli::print_ring(&client.cluster().await?),
@@ -362,14 +376,32 @@ fn client_options(args: &ServeArgs) -> Result<ClientOptions> {
         .with_context(|| format!("parse {}", path.display()))?,
         None => ServeArgs::default(),
     };
+    let requirepass = args.requirepass.as_ref().or(file.requirepass.as_ref());
+    let users = Users::new(&file.users, requirepass.map(String::as_str))?;
     let defaults = ClientOptions::default();
     Ok(ClientOptions {
         max_clients: args
             .max_clients
             .or(file.max_clients)
             .unwrap_or(defaults.max_clients),
-        ..defaults
+        users: Arc::new(users),
     })
+}
+
+/// Say so when the client ports take anyone's commands from beyond this machine.
+fn warn_if_open(settings: &NodeSettings, clients: &ClientOptions) {
+    let exposed = [settings.client_listen, settings.http_listen]
+        .into_iter()
+        .filter(|address| !address.ip().is_loopback())
+        .map(|address| address.to_string())
+        .collect::<Vec<_>>();
+    if !clients.users.required() && !exposed.is_empty() {
+        tracing::warn!(
+            addresses = exposed.join(", "),
+            "authentication is off: anyone who reaches these client ports can read, write \
+             and change membership; configure [[users]] or --requirepass"
+        );
+    }
 }
 
 /// The store file of versions before the fjall engine: refuse to start over it, rather
@@ -428,6 +460,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let clients = client_options(&args)?;
     let (settings, data_dir, durability) = load(args)?;
+    warn_if_open(&settings, &clients);
     let running = start_node(&settings, &clients, &data_dir, durability, faults).await?;
     let failed = tokio::select! {
         _ = wait_for_signal() => false,
@@ -528,6 +561,10 @@ fn print_dev_cluster(args: &DevArgs, n: usize, running: &[Running<LsmStore>], ui
         running[running.len() - 1].client_addr.port()
     );
     print_ui(ui_served, running[0].http_addr);
+    println!(
+        "authentication: OFF - every port is bound to 127.0.0.1 and open to anyone on this \
+         machine; a real node takes [[users]] or --requirepass (README, \"Clients\")"
+    );
     println!("Ctrl-C stops every node; re-running finds the data.");
 }
 

@@ -196,6 +196,7 @@ async fn launch<S: Store + Send + 'static>(
     let (driver, thread) = driver::spawn(node, outbound, runtime);
     let http_state = Arc::new(HttpState {
         driver: driver.clone(),
+        users: clients.users.clone(),
         metrics: metrics.clone(),
         store_dir: settings.store_dir.clone(),
         ui_dir: settings.ui_dir.clone(),

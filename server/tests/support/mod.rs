@@ -20,6 +20,8 @@ pub struct Cluster {
     pub founders: u16,
     /// Appended to every `dynamo serve` the harness starts from now on.
     pub extra_args: Vec<String>,
+    /// The admin the harness authenticates as (when the nodes have users).
+    pub credentials: Option<Credentials>,
     dir: tempfile::TempDir,
     nodes: Vec<Option<Child>>,
 }
@@ -41,15 +43,29 @@ impl Cluster {
         replication_factor: usize,
         extra_args: &[&str],
     ) -> Cluster {
+        Self::start_as(base, size, partitions, replication_factor, extra_args, None)
+    }
+
+    /// `start_with_args`, the harness authenticating as `credentials` (an admin).
+    pub fn start_as(
+        base: u16,
+        size: u16,
+        partitions: u32,
+        replication_factor: usize,
+        extra_args: &[&str],
+        credentials: Option<Credentials>,
+    ) -> Cluster {
         let mut cluster = Cluster {
             base,
             partitions,
             replication_factor,
             founders: size,
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
+            credentials: None,
             dir: tempfile::tempdir().unwrap(),
             nodes: Vec::new(),
         };
+        cluster.credentials = credentials;
         for id in 1..=size {
             cluster.nodes.push(None);
             cluster.spawn(id);
@@ -71,7 +87,12 @@ impl Cluster {
         for id in 1..=self.nodes.len() as u16 {
             let key = format!("ready-{id}");
             eventually("a quorum write through every node", || {
-                run(&self.client(id), &[b"SET", key.as_bytes(), b"1"]) == Value::Simple("OK".into())
+                let set: [&[u8]; 3] = [b"SET", key.as_bytes(), b"1"];
+                let reply = match &self.credentials {
+                    None => run(&self.client(id), &set),
+                    Some(admin) => admin.connect(&self.client(id)).run(&set),
+                };
+                reply == Value::Simple("OK".into())
             });
         }
     }
@@ -79,8 +100,13 @@ impl Cluster {
     /// Node `id`'s `/v1/cluster` document.
     pub fn view(&self, id: u16) -> ClusterView {
         let url = format!("http://{}/v1/cluster", self.http(id));
+        let token = self.credentials.as_ref().map(|admin| admin.token.clone());
         block_on(async move {
-            let response = reqwest::get(url).await.expect("the http port answers");
+            let mut request = reqwest::Client::new().get(url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.expect("the http port answers");
             response.json().await.expect("a json cluster view")
         })
     }
@@ -341,4 +367,22 @@ pub fn single_node(base: u16, extra_args: &[&str]) -> Cluster {
     let mut args = vec!["-R", "1", "-W", "1", "--durability", "buffered"];
     args.extend_from_slice(extra_args);
     Cluster::start_with_args(base, 1, 16, 1, &args)
+}
+
+/// A user's credentials on both ports.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+    pub token: String,
+}
+
+impl Credentials {
+    /// A connection authenticated as this user.
+    pub fn connect(&self, address: &str) -> Connection {
+        let mut conn = Connection::open(address);
+        let auth = conn.cmd(&["AUTH", &self.user, &self.password]);
+        assert_eq!(auth, Value::Simple("OK".into()), "AUTH {}", self.user);
+        conn
+    }
 }
