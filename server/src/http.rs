@@ -48,6 +48,7 @@ use crate::auth::{Identity, Users};
 use crate::driver::{DriverHandle, Snapshot};
 use crate::metrics::Metrics;
 use crate::service::{self, KvService, Op, Port, ServiceError};
+use crate::tls::{TlsConfig, TlsListener};
 use crate::view::{Changed, ClusterView, ErrorDocument, SiblingDocument, SiblingsDocument};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -94,9 +95,16 @@ impl HttpState {
     }
 }
 
-/// Serve the HTTP API on `listener` until the task is aborted.
-pub async fn serve(listener: TcpListener, state: Arc<HttpState>) {
-    if let Err(error) = axum::serve(listener, router(state)).await {
+/// Serve the HTTP API on `listener` (over TLS with `tls`) until the task is aborted.
+pub async fn serve(listener: TcpListener, state: Arc<HttpState>, tls: Option<TlsConfig>) {
+    let served = match tls {
+        None => axum::serve(listener, router(state)).await,
+        Some(tls) => match TlsListener::new(listener, tls) {
+            Ok(listener) => axum::serve(listener, router(state)).await,
+            Err(error) => Err(error),
+        },
+    };
+    if let Err(error) = served {
         tracing::error!(%error, "http server stopped");
     }
 }

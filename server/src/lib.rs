@@ -16,7 +16,8 @@
 //! - [`view`] holds the HTTP API's JSON documents (the cluster view), shared by the
 //!   server, the client and the CLI;
 //! - [`client`] is the partition-aware client of the HTTP API;
-//! - [`auth`] holds the client ports' users, roles and credential checks;
+//! - [`auth`] holds the client ports' users, roles and credential checks, [`tls`]
+//!   their optional TLS;
 //!
 //! The `dynamo` binary (`main.rs`; its client and admin commands in `cli.rs`) runs
 //! nodes and talks to clusters; the load generator is the `dynamo-bench` crate.
@@ -32,4 +33,5 @@ pub mod resp;
 pub mod server;
 pub mod service;
 pub mod storage;
+pub mod tls;
 pub mod view;

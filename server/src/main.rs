@@ -17,6 +17,7 @@ use dynamo_core::types::NodeId;
 use dynamo_server::auth::{UserConfig, Users};
 use dynamo_server::server::{self, ClientOptions, NodeSettings, Running};
 use dynamo_server::storage::{Durability, LsmStore};
+use dynamo_server::tls::TlsConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -188,6 +189,13 @@ struct ServeArgs {
     #[arg(skip)]
     #[serde(default)]
     users: Vec<UserConfig>,
+    /// PEM certificate chain: the RESP and HTTP ports then speak TLS only (with
+    /// --tls-key; the peer port is unchanged).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Redis-protocol connections served at once; one more is answered
     /// `-ERR max number of clients reached` and closed [default: 1024].
     #[arg(long)]
@@ -378,6 +386,13 @@ fn client_options(args: &ServeArgs) -> Result<ClientOptions> {
     };
     let requirepass = args.requirepass.as_ref().or(file.requirepass.as_ref());
     let users = Users::new(&file.users, requirepass.map(String::as_str))?;
+    let cert = args.tls_cert.as_ref().or(file.tls_cert.as_ref());
+    let key = args.tls_key.as_ref().or(file.tls_key.as_ref());
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsConfig::load(cert, key)?),
+        (None, None) => None,
+        _ => bail!("tls-cert and tls-key go together"),
+    };
     let defaults = ClientOptions::default();
     Ok(ClientOptions {
         max_clients: args
@@ -385,6 +400,7 @@ fn client_options(args: &ServeArgs) -> Result<ClientOptions> {
             .or(file.max_clients)
             .unwrap_or(defaults.max_clients),
         users: Arc::new(users),
+        tls,
     })
 }
 

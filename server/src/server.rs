@@ -8,6 +8,7 @@ use crate::metrics::Metrics;
 use crate::peer::{self, Credentials, Outbound};
 use crate::resp::{self, RespConfig};
 use crate::service::{KvService, Port};
+use crate::tls::TlsConfig;
 #[cfg(feature = "mutants")]
 use dynamo_core::node::Mutant;
 use dynamo_core::node::{member, ConfigError, Node, NodeConfig, StartError};
@@ -53,6 +54,8 @@ pub struct ClientOptions {
     pub max_clients: usize,
     /// Users and their roles; none: authentication off.
     pub users: Arc<Users>,
+    /// TLS on the RESP and HTTP ports (both, instead of plaintext); none: plaintext.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ClientOptions {
@@ -60,6 +63,7 @@ impl Default for ClientOptions {
         ClientOptions {
             max_clients: resp::CONNECTIONS_MAX,
             users: Arc::new(Users::open()),
+            tls: None,
         }
     }
 }
@@ -214,9 +218,10 @@ async fn launch<S: Store + Send + 'static>(
             RespConfig {
                 max_clients: clients.max_clients,
                 users: clients.users.clone(),
+                tls: clients.tls.clone(),
             },
         )),
-        tokio::spawn(http::serve(http_listener, http_state)),
+        tokio::spawn(http::serve(http_listener, http_state, clients.tls.clone())),
     ];
     tracing::info!(node = %settings.id, %client_addr, %peer_addr, %http_addr, "node started");
     Ok(Running {

@@ -48,6 +48,7 @@ pub use codec::{
 
 use crate::auth::Users;
 use crate::service::{KvService, ServiceError};
+use crate::tls::TlsConfig;
 use session::Session;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -78,6 +79,8 @@ const QUOTE_CHARS_MAX: usize = 128;
 pub struct RespConfig {
     pub max_clients: usize,
     pub users: Arc<Users>,
+    /// TLS on this port (then plain connections fail).
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for RespConfig {
@@ -85,6 +88,7 @@ impl Default for RespConfig {
         RespConfig {
             max_clients: CONNECTIONS_MAX,
             users: Arc::new(Users::open()),
+            tls: None,
         }
     }
 }
@@ -120,11 +124,12 @@ pub async fn serve(listener: TcpListener, service: KvService, config: RespConfig
                 continue;
             }
         };
+        let tls = config.tls.clone();
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             if let Ok(refusal) = refusing.clone().try_acquire_owned() {
                 tokio::spawn(async move {
                     let _refusal = refusal;
-                    refuse(stream).await;
+                    refuse(stream, tls).await;
                 });
             }
             continue;
@@ -136,6 +141,10 @@ pub async fn serve(listener: TcpListener, service: KvService, config: RespConfig
                 .local_addr()
                 .map(|a| a.to_string())
                 .unwrap_or_default();
+            // The handshake holds the slot: stalled handshakes count as clients.
+            let Some(stream) = crate::tls::accept(stream, tls.as_ref()).await else {
+                return;
+            };
             shared.connected.fetch_add(1, Ordering::Relaxed);
             let session = Session::new(&shared, peer.to_string(), local);
             if let Err(error) = connection(stream, &shared, session).await {
@@ -147,13 +156,13 @@ pub async fn serve(listener: TcpListener, service: KvService, config: RespConfig
 }
 
 /// Answer a connection past `max_clients` as Redis does, then close it.
-async fn refuse(mut stream: tokio::net::TcpStream) {
+async fn refuse(stream: tokio::net::TcpStream, tls: Option<TlsConfig>) {
     let limit = std::time::Duration::from_secs(2);
     let _ = tokio::time::timeout(limit, async {
-        stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await?;
-        stream.shutdown().await
+        let mut stream = crate::tls::accept(stream, tls.as_ref()).await?;
+        let refusal = b"-ERR max number of clients reached\r\n";
+        stream.write_all(refusal).await.ok()?;
+        stream.shutdown().await.ok()
     })
     .await;
 }

@@ -66,18 +66,40 @@ impl Cluster {
             nodes: Vec::new(),
         };
         cluster.credentials = credentials;
-        for id in 1..=size {
-            cluster.nodes.push(None);
-            cluster.spawn(id);
-        }
-        for id in 1..=size {
-            cluster.wait_ready(id);
-        }
+        cluster.launch(size);
         cluster.wait_healthy();
         for id in 1..=size {
             cluster.wait_announced(id, size);
         }
         cluster
+    }
+
+    /// A cluster whose nodes listen, without waiting for anything more (the caller
+    /// checks readiness itself: its client ports may speak TLS, say).
+    pub fn spawned(base: u16, size: u16, extra_args: &[&str]) -> Cluster {
+        let mut cluster = Cluster {
+            base,
+            partitions: 16,
+            replication_factor: usize::from(size).min(3),
+            founders: size,
+            extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
+            credentials: None,
+            dir: tempfile::tempdir().unwrap(),
+            nodes: Vec::new(),
+        };
+        cluster.launch(size);
+        cluster
+    }
+
+    /// Spawn nodes 1..=size and wait until each listens.
+    fn launch(&mut self, size: u16) {
+        for id in 1..=size {
+            self.nodes.push(None);
+            self.spawn(id);
+        }
+        for id in 1..=size {
+            self.wait_ready(id);
+        }
     }
 
     /// Nodes that just started may have lost their first messages to peers that were
