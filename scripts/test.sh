@@ -40,4 +40,10 @@ if cargo tree -p dynamo-core -e normal --all-features | grep -E '\b(tokio|mio|ra
   exit 1
 fi
 
+step "dynamo-server's normal dependencies have no reqwest (its client is client/http1.rs on hyper)"
+if cargo tree -p dynamo-server -e normal --all-features | grep -E '\breqwest\b'; then
+  echo "dynamo-server must not depend on reqwest outside its tests" >&2
+  exit 1
+fi
+
 step "all tests passed"

@@ -21,11 +21,8 @@ pub enum CliError {
     StillMoving(Duration),
 }
 
-/// The partition-aware client, sending `token` (when the cluster has users).
-pub async fn connect(seeds: &[String], token: Option<&str>) -> Result<Arc<Client>, CliError> {
-    let config = ClientConfig {
-        token: token.map(String::from),
-    };
+/// The partition-aware client, as `config` says (a token, a CA for HTTPS).
+pub async fn connect(seeds: &[String], config: ClientConfig) -> Result<Arc<Client>, CliError> {
     Ok(Client::connect_with(seeds, config).await?)
 }
 

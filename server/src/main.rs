@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use dynamo_core::mutant::Mutant;
 use dynamo_core::types::NodeId;
 use dynamo_server::auth::{UserConfig, Users};
+use dynamo_server::client::ClientConfig;
 use dynamo_server::server::{self, ClientOptions, NodeSettings, Running};
 use dynamo_server::storage::{Durability, LsmStore};
 use dynamo_server::tls::TlsConfig;
@@ -93,6 +94,19 @@ struct Seeds {
     /// HTTP bearer token, when the cluster has users (or env DYNAMO_TOKEN).
     #[arg(long, env = "DYNAMO_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
+    /// CA certificate (PEM) of nodes serving TLS: the client then speaks HTTPS (or env
+    /// DYNAMO_CACERT).
+    #[arg(long, env = "DYNAMO_CACERT", global = true)]
+    cacert: Option<PathBuf>,
+}
+
+impl Seeds {
+    fn config(&self) -> ClientConfig {
+        ClientConfig {
+            token: self.token.clone(),
+            tls_ca: self.cacert.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -233,7 +247,7 @@ fn main() -> Result<()> {
             Command::Serve(args) => serve(args).await,
             Command::Dev(args) => dev(args).await,
             Command::Get { key, seeds } => {
-                let client = cli::connect(&seeds.addrs, seeds.token.as_deref()).await?;
+                let client = cli::connect(&seeds.addrs, seeds.config()).await?;
                 cli::print_versions(&client.get(&key).await?);
                 Ok(())
             }
@@ -243,7 +257,7 @@ fn main() -> Result<()> {
                 context,
                 seeds,
             } => {
-                let client = cli::connect(&seeds.addrs, seeds.token.as_deref()).await?;
+                let client = cli::connect(&seeds.addrs, seeds.config()).await?;
                 let context = client
                     .put(&key, value.as_bytes(), context.as_deref())
                     .await?;
@@ -255,7 +269,7 @@ fn main() -> Result<()> {
                 context,
                 seeds,
             } => {
-                let client = cli::connect(&seeds.addrs, seeds.token.as_deref()).await?;
+                let client = cli::connect(&seeds.addrs, seeds.config()).await?;
                 let context = client.delete(&key, context.as_deref()).await?;
                 println!("OK\ncontext: {context}");
                 Ok(())
@@ -266,7 +280,7 @@ fn main() -> Result<()> {
 }
 
 async fn admin(action: AdminAction, seeds: &Seeds) -> Result<()> {
-    let client = cli::connect(&seeds.addrs, seeds.token.as_deref()).await?;
+    let client = cli::connect(&seeds.addrs, seeds.config()).await?;
     match action {
         AdminAction::Status => cli::print_status(&client.cluster().await?),
         AdminAction::Ring => cli::print_ring(&client.cluster().await?),

@@ -104,6 +104,18 @@ fn tls_clients_work_and_plaintext_clients_fail() {
         ok && body == "kept",
         "the certificate names localhost too: {body}"
     );
+    // The partition-aware client speaks HTTPS with the CA.
+    let (ok, text) = output(Command::new(env!("CARGO_BIN_EXE_dynamo")).args([
+        "get",
+        "secret",
+        "--addr",
+        &cluster.http(1),
+        "--token",
+        "pw",
+        "--cacert",
+        &ca,
+    ]));
+    assert!(ok && text.contains("kept"), "dynamo get over https: {text}");
     // Plaintext clients of the TLS ports fail, and learn nothing.
     let (ok, text) =
         output(Command::new("redis-cli").args(["-p", &port, "-a", "pw", "get", "secret"]));
