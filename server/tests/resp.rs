@@ -107,11 +107,22 @@ fn hello_switches_the_connection_to_resp3_and_back() {
 fn unsupported_and_unknown_commands_say_why_in_bounded_text() {
     let cluster = single_node(15200, &[]);
     let mut conn = Connection::open(&cluster.client(1));
-    let multi = conn.cmd(&["MULTI"]);
+    // MULTI is accepted only so that nothing queued runs and EXEC aborts.
+    assert_eq!(conn.cmd(&["MULTI"]), simple("OK"));
+    let queued = conn.cmd(&["SET", "tx", "1"]);
     assert!(
-        error_text(&multi).contains("no transactions; use VGET/VSET"),
-        "{multi:?}"
+        error_text(&queued).contains("no transactions; use VGET/VSET"),
+        "{queued:?}"
     );
+    let exec = conn.cmd(&["EXEC"]);
+    assert!(error_text(&exec).starts_with("EXECABORT"), "{exec:?}");
+    assert_eq!(
+        conn.cmd(&["GET", "tx"]),
+        Value::Bulk(None),
+        "nothing queued ran"
+    );
+    let watch = conn.cmd(&["WATCH", "tx"]);
+    assert!(error_text(&watch).contains("no transactions"), "{watch:?}");
     for (command, why) in [
         ("EVAL", "scripts"),
         ("SUBSCRIBE", "pub/sub"),

@@ -27,6 +27,9 @@
 //! - with users configured, only `AUTH`, `HELLO`, `QUIT`, `RESET` and `PING` run before
 //!   a connection authenticates (`-NOAUTH`); a `readonly` user's writes are refused
 //!   (`-NOPERM`);
+//! - dynamo runs no transaction: `MULTI` is answered OK, every command queued after
+//!   it is refused and not run, and `EXEC` aborts (`EXECABORT`), as Redis does with a
+//!   transaction one of whose commands failed to queue;
 //! - memory per connection is bounded: a request is at most [`REQUEST_BYTES_MAX`], a
 //!   reply at most [`REPLY_BYTES_MAX`], and replies are written out once
 //!   [`FLUSH_BYTES`] are pending;
@@ -342,6 +345,36 @@ fn plan_known(name: &str, args: &[Vec<u8>]) -> Step {
     }
 }
 
+/// `MULTI`, `EXEC`, `DISCARD`, and every command inside a `MULTI`: the reply, or
+/// `None` for a command outside a transaction. dynamo runs no transaction, but it
+/// answers `MULTI` with OK and refuses each queued command (not run) so that `EXEC`
+/// aborts exactly as Redis aborts a transaction whose command failed to queue: every
+/// client then reports the failure and none applies part of a transaction (redis-rs's
+/// connection task panics on an erroring MULTI).
+fn transaction_step(session: &mut Session, name: &str) -> Option<Value> {
+    let reply = match (session.in_multi, name) {
+        (false, "MULTI") => {
+            session.in_multi = true;
+            Value::ok()
+        }
+        (false, "EXEC") => CommandError::WithoutMulti("EXEC").reply(),
+        (false, "DISCARD") => CommandError::WithoutMulti("DISCARD").reply(),
+        (false, _) => return None,
+        (true, "EXEC") => {
+            session.in_multi = false;
+            CommandError::ExecAbort.reply()
+        }
+        (true, "DISCARD") => {
+            session.in_multi = false;
+            Value::ok()
+        }
+        (true, "MULTI") => Value::error("ERR MULTI calls can not be nested"),
+        (true, "QUIT" | "RESET") => return None,
+        (true, _) => CommandError::Queued.reply(),
+    };
+    Some(reply)
+}
+
 /// Run a pipeline's commands and emit their replies, in order.
 ///
 /// Pipelined key commands run concurrently in waves: a wave grows while its commands
@@ -358,6 +391,14 @@ async fn run_pipeline<S: AsyncRead + AsyncWrite + Unpin>(
     for args in commands {
         let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
         conn.session.last_command = std::time::Instant::now();
+        let authenticated = conn.session.identity.is_some();
+        let refused = authenticated.then(|| transaction_step(&mut conn.session, &name));
+        if let Some(Some(reply)) = refused {
+            run_wave(conn, std::mem::take(&mut wave)).await?;
+            touched.clear();
+            conn.emit(reply).await?;
+            continue;
+        }
         let step = plan(&conn.session, &name, &args);
         if let Step::Keys(keys) = &step {
             let fits = keys.iter().all(|key| !touched.contains(key));
@@ -451,6 +492,12 @@ pub enum CommandError {
     NoPerm { user: String, command: String },
     #[error("NOPROTO unsupported protocol version")]
     NoProto,
+    #[error("{why} (not run: inside MULTI; EXEC will abort)", why = table::NO_TRANSACTIONS)]
+    Queued,
+    #[error("{0} without MULTI ({why})", why = table::NO_TRANSACTIONS)]
+    WithoutMulti(&'static str),
+    #[error("EXECABORT Transaction discarded because of previous errors.")]
+    ExecAbort,
 }
 
 impl CommandError {
@@ -463,7 +510,8 @@ impl CommandError {
             | CommandError::HelloNoAuth
             | CommandError::WrongPass
             | CommandError::NoPerm { .. }
-            | CommandError::NoProto => Value::Error(self.to_string()),
+            | CommandError::NoProto
+            | CommandError::ExecAbort => Value::Error(self.to_string()),
             _ => Value::Error(format!("ERR {self}")),
         }
     }

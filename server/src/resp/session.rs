@@ -32,6 +32,9 @@ pub struct Session {
     pub identity: Option<Identity>,
     pub created: Instant,
     pub last_command: Instant,
+    /// Inside a `MULTI` that dynamo will not run: commands are refused until `EXEC`
+    /// (which aborts) or `DISCARD`.
+    pub in_multi: bool,
 }
 
 impl Session {
@@ -47,6 +50,7 @@ impl Session {
             identity: (!shared.users.required()).then(Identity::open),
             created: Instant::now(),
             last_command: Instant::now(),
+            in_multi: false,
         }
     }
 
@@ -54,6 +58,7 @@ impl Session {
     fn reset(&mut self, shared: &Shared) {
         self.protocol = Protocol::Resp2;
         self.name = None;
+        self.in_multi = false;
         self.identity = (!shared.users.required()).then(Identity::open);
     }
 

@@ -274,7 +274,7 @@ pub fn lookup(name: &str) -> Option<&'static Spec> {
     COMMANDS.iter().find(|spec| spec.name == name)
 }
 
-const NO_TRANSACTIONS: &str =
+pub const NO_TRANSACTIONS: &str =
     "dynamo is always-writeable and has no transactions; use VGET/VSET contexts";
 const NO_SCRIPTS: &str = "dynamo runs no server-side scripts";
 const NO_PUBSUB: &str = "dynamo has no pub/sub";

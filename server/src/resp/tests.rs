@@ -86,6 +86,7 @@ fn session(identity: Option<Identity>) -> Session {
         identity,
         created: std::time::Instant::now(),
         last_command: std::time::Instant::now(),
+        in_multi: false,
     }
 }
 
@@ -145,8 +146,41 @@ fn commands_are_planned_by_authentication_role_and_arity() {
     ));
     let arity = refusal(plan(&open, "GET", &args(&["GET"])));
     assert_eq!(arity, Some(CommandError::Arity("get".into()).reply()));
-    let Some(Value::Error(multi)) = refusal(plan(&open, "MULTI", &args(&["MULTI"]))) else {
-        panic!("MULTI is refused")
+    let Some(Value::Error(watch)) = refusal(plan(&open, "WATCH", &args(&["WATCH", "k"]))) else {
+        panic!("WATCH is refused")
     };
-    assert!(multi.contains("no transactions"), "{multi}");
+    assert!(watch.contains("no transactions"), "{watch}");
+}
+
+/// MULTI is accepted only to refuse what follows: nothing queued runs, and EXEC
+/// aborts as Redis aborts a transaction with a command that failed to queue, so no
+/// client applies half a transaction (and none sees an unexpected MULTI error).
+#[test]
+fn a_transaction_runs_nothing_and_exec_aborts() {
+    let mut open = session(Some(Identity::open()));
+    assert_eq!(
+        transaction_step(&mut open, "EXEC"),
+        Some(CommandError::WithoutMulti("EXEC").reply())
+    );
+    assert_eq!(transaction_step(&mut open, "GET"), None);
+    assert_eq!(transaction_step(&mut open, "MULTI"), Some(Value::ok()));
+    let Some(Value::Error(queued)) = transaction_step(&mut open, "SET") else {
+        panic!("SET inside MULTI is refused")
+    };
+    assert!(
+        queued.contains("no transactions") && queued.contains("not run"),
+        "{queued}"
+    );
+    let nested = transaction_step(&mut open, "MULTI");
+    assert_eq!(
+        nested,
+        Some(Value::error("ERR MULTI calls can not be nested"))
+    );
+    let aborted = transaction_step(&mut open, "EXEC").unwrap();
+    let text = "EXECABORT Transaction discarded because of previous errors.";
+    assert_eq!(aborted, Value::error(text));
+    assert!(!open.in_multi);
+    assert_eq!(transaction_step(&mut open, "MULTI"), Some(Value::ok()));
+    assert_eq!(transaction_step(&mut open, "DISCARD"), Some(Value::ok()));
+    assert_eq!(transaction_step(&mut open, "SET"), None);
 }
