@@ -7,6 +7,9 @@
 //! - what a client's context means ([`KvService::write`]): absent, the node reads and
 //!   supersedes what it read (`Command::Set`); empty, a blind write that supersedes
 //!   nothing; otherwise exactly the versions the context covers (`Command::Put`);
+//! - the read-modify-writes Redis clients expect ([`KvService::append`],
+//!   [`KvService::take`]): a quorum read, then a put with that read's context, and the
+//!   one value a plain read shows among siblings ([`shown_value`]);
 //! - the request metrics (`dynamo_requests_total`, latency, siblings per read), counted
 //!   under the port's label and the operation ([`Op`]), so both ports count alike;
 //! - the one error type, [`ServiceError`], built from the core's `Failure` and from a

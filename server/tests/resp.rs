@@ -58,6 +58,16 @@ fn hello_switches_the_connection_to_resp3_and_back() {
     assert_eq!(conn.cmd(&["GET", "missing"]), Value::Bulk(None));
     let refused = conn.cmd(&["HELLO", "4"]);
     assert_eq!(error_text(&refused), "NOPROTO unsupported protocol version");
+    client_and_server_commands(&mut conn, id);
+    assert_eq!(conn.cmd(&["RESET"]), simple("RESET"));
+    assert_eq!(conn.cmd(&["CLIENT", "GETNAME"]), Value::Bulk(None));
+    assert_eq!(conn.cmd(&["QUIT"]), simple("OK"));
+    assert_eq!(conn.try_reply(), None, "QUIT closes the connection");
+}
+
+/// CLIENT, SELECT, ECHO, PING, COMMAND and INFO as a Redis client's handshake and
+/// tools use them.
+fn client_and_server_commands(conn: &mut Connection, id: i64) {
     // Connection commands keep a Redis client's handshake working.
     assert_eq!(
         conn.cmd(&["CLIENT", "SETINFO", "LIB-NAME", "redis-py"]),
@@ -97,10 +107,6 @@ fn hello_switches_the_connection_to_resp3_and_back() {
         server.contains("redis_version:7.") && !server.contains("# Stats"),
         "{server}"
     );
-    assert_eq!(conn.cmd(&["RESET"]), simple("RESET"));
-    assert_eq!(conn.cmd(&["CLIENT", "GETNAME"]), Value::Bulk(None));
-    assert_eq!(conn.cmd(&["QUIT"]), simple("OK"));
-    assert_eq!(conn.try_reply(), None, "QUIT closes the connection");
 }
 
 #[test]

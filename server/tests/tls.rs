@@ -116,9 +116,14 @@ fn tls_clients_work_and_plaintext_clients_fail() {
         &ca,
     ]));
     assert!(ok && text.contains("kept"), "dynamo get over https: {text}");
-    // Plaintext clients of the TLS ports fail, and learn nothing.
+    plaintext_clients_fail(&cluster, &url, &port);
+}
+
+/// Plaintext clients of the TLS ports fail, and learn nothing; a client that does not
+/// trust the CA refuses the server.
+fn plaintext_clients_fail(cluster: &Cluster, url: &str, port: &str) {
     let (ok, text) =
-        output(Command::new("redis-cli").args(["-p", &port, "-a", "pw", "get", "secret"]));
+        output(Command::new("redis-cli").args(["-p", port, "-a", "pw", "get", "secret"]));
     assert!(!text.contains("kept"), "{ok} {text}");
     let mut raw = std::net::TcpStream::connect(cluster.client(1)).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
@@ -140,6 +145,6 @@ fn tls_clients_work_and_plaintext_clients_fail() {
         "plain http to the TLS port: {text}"
     );
     // A client that does not trust the CA refuses the server.
-    let (ok, text) = output(Command::new("curl").args(["-sS", "--max-time", "10", &url]));
+    let (ok, text) = output(Command::new("curl").args(["-sS", "--max-time", "10", url]));
     assert!(!ok, "an untrusted certificate: {text}");
 }
