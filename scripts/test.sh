@@ -22,6 +22,19 @@ if [ ${#packages[@]} -gt 0 ]; then
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 
+step "client libraries of the compatibility matrix (server/tests/clients.rs): the newest redis-py from PyPI in a venv, node-redis and ioredis from npm, under target/clients (upgraded on every run; redis-rs is a dev-dependency)"
+clients=target/clients
+mkdir -p "$clients/node"
+command -v node >/dev/null && command -v npm >/dev/null || {
+  sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+}
+[ -x "$clients/venv/bin/python" ] || python3 -m venv "$clients/venv"
+"$clients/venv/bin/pip" install --quiet --disable-pip-version-check --upgrade redis
+[ -f "$clients/node/package.json" ] || echo '{"name": "dynamo-client-matrix", "private": true}' >"$clients/node/package.json"
+(cd "$clients/node" && npm install --silent --no-audit --no-fund redis@latest ioredis@latest)
+
 step "format"
 cargo fmt --all -- --check
 
@@ -37,6 +50,12 @@ cargo build -p dynamo-core --all-features --target wasm32-unknown-unknown
 step "dynamo-core stays pure (no tokio in its normal dependencies)"
 if cargo tree -p dynamo-core -e normal --all-features | grep -E '\b(tokio|mio|rand|getrandom)\b'; then
   echo "dynamo-core must not depend on a runtime or OS randomness" >&2
+  exit 1
+fi
+
+step "dynamo-server's normal dependencies have no reqwest (its client is client/http1.rs on hyper)"
+if cargo tree -p dynamo-server -e normal --all-features | grep -E '\breqwest\b'; then
+  echo "dynamo-server must not depend on reqwest outside its tests" >&2
   exit 1
 fi
 

@@ -150,5 +150,8 @@ fn every_partition_is_compared_within_the_anti_entropy_period() {
         .iter()
         .filter(|key| sim.stored(n(3), key).is_none())
         .count();
-    assert_eq!(missing, 0, "{missing} of 64 partitions not compared in time");
+    assert_eq!(
+        missing, 0,
+        "{missing} of 64 partitions not compared in time"
+    );
 }

@@ -3,7 +3,7 @@
 //! (`dynamo_server::view`).
 
 use dynamo_core::types::NodeId;
-use dynamo_server::client::{Client, ClientError, Versions};
+use dynamo_server::client::{Client, ClientConfig, ClientError, Versions};
 use dynamo_server::view::{ClusterView, MemberView};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,8 +21,9 @@ pub enum CliError {
     StillMoving(Duration),
 }
 
-pub async fn connect(seeds: &[String]) -> Result<Arc<Client>, CliError> {
-    Ok(Client::connect(seeds).await?)
+/// The partition-aware client, as `config` says (a token, a CA for HTTPS).
+pub async fn connect(seeds: &[String], config: ClientConfig) -> Result<Arc<Client>, CliError> {
+    Ok(Client::connect_with(seeds, config).await?)
 }
 
 pub fn print_versions(versions: &Versions) {

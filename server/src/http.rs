@@ -24,6 +24,10 @@
 //! ([`ApiError`]'s `IntoResponse`):
 //! - 400: `bad_context`, `bad_quorum`, `bad_request` (a bad query parameter, an empty
 //!   key, a write the versioning rules refuse);
+//!   Also `bad_request`: a query string or node id that does not parse, a key whose
+//!   percent-encoding is broken, a body that cannot be read (bad chunked framing);
+//! - 401: `unauthorized`; 403: `forbidden` (see Authentication);
+//! - 404: `not_found` (no such key; no such route), 405: `method_not_allowed`;
 //! - 408: `timeout` (the body did not arrive in time);
 //! - 409: `membership` (a join or leave refused);
 //! - 413: `too_large` (key or value; `size` when known, `max`);
@@ -33,21 +37,34 @@
 //!
 //! Every KV response carries `X-Dynamo-Ring-Epoch` so a partition-aware client knows
 //! when its ring is stale.
+//!
+//! # Authentication
+//! With users configured (`auth.rs`), every request but `/healthz`, `/readyz` and the
+//! visualiser's files (`/`, `/ui/`) needs `Authorization: Bearer <token>`: without a
+//! valid one, `401 unauthorized` (with `WWW-Authenticate: Bearer`); a `readonly` token
+//! writing, or a non-admin token on `/v1/admin/*`, `403 forbidden`. `/metrics` needs a
+//! token of any role (it shows traffic and membership; Prometheus sends one with
+//! `authorization: {credentials: ...}`). The check runs before routing, so an unknown
+//! path answers 401 to a caller without a token rather than revealing what exists.
 
+use crate::auth::{Identity, Users};
 use crate::driver::{DriverHandle, Snapshot};
 use crate::metrics::Metrics;
 use crate::service::{self, KvService, Op, Port, ServiceError};
+use crate::tls::{TlsConfig, TlsListener};
 use crate::view::{Changed, ClusterView, ErrorDocument, SiblingDocument, SiblingsDocument};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use base64::Engine as _;
 use dynamo_core::clock::VersionVector;
 use dynamo_core::message::Quorum;
 use dynamo_core::types::{limits, NodeId};
 use dynamo_core::version::{Content, Siblings};
+use http_body_util::LengthLimitError;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -67,6 +84,8 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct HttpState {
     pub driver: DriverHandle,
+    /// Who may call the API (none configured: everyone).
+    pub users: Arc<Users>,
     pub metrics: Arc<Metrics>,
     /// The data file, for the storage size metric.
     pub store_dir: Option<PathBuf>,
@@ -81,9 +100,16 @@ impl HttpState {
     }
 }
 
-/// Serve the HTTP API on `listener` until the task is aborted.
-pub async fn serve(listener: TcpListener, state: Arc<HttpState>) {
-    if let Err(error) = axum::serve(listener, router(state)).await {
+/// Serve the HTTP API on `listener` (over TLS with `tls`) until the task is aborted.
+pub async fn serve(listener: TcpListener, state: Arc<HttpState>, tls: Option<TlsConfig>) {
+    let served = match tls {
+        None => axum::serve(listener, router(state)).await,
+        Some(tls) => match TlsListener::new(listener, tls) {
+            Ok(listener) => axum::serve(listener, router(state)).await,
+            Err(error) => Err(error),
+        },
+    };
+    if let Err(error) = served {
         tracing::error!(%error, "http server stopped");
     }
 }
@@ -102,7 +128,71 @@ pub fn router(state: Arc<HttpState>) -> Router {
         Some(dir) => with_ui(api, dir),
         None => api,
     };
-    api.with_state(state)
+    // After every route: the JSON 405 applies to the routes already added.
+    let api = api
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed);
+    // Outermost, so every request (an unknown path's too) is authorized first.
+    let guarded = middleware::from_fn_with_state(state.clone(), authorize);
+    api.layer(guarded).with_state(state)
+}
+
+/// What a path needs (see the module doc's "Authentication").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// Probes and the visualiser's files.
+    Open,
+    /// Any user; writes need a role that writes.
+    User,
+    /// The admin role.
+    Admin,
+}
+
+fn access(path: &str) -> Access {
+    match path {
+        "/healthz" | "/readyz" | "/" => Access::Open,
+        _ if path.starts_with("/ui/") || path == "/ui" => Access::Open,
+        _ if path.starts_with("/v1/admin/") => Access::Admin,
+        _ => Access::User,
+    }
+}
+
+/// The bearer token of `Authorization: Bearer <token>`.
+fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.as_bytes();
+    let (scheme, token) = value.split_at(value.iter().position(|b| *b == b' ')?);
+    scheme
+        .eq_ignore_ascii_case(b"bearer")
+        .then(|| token.trim_ascii())
+}
+
+/// With users configured: 401 without a valid token, 403 when the token's role may
+/// not do what the request does.
+async fn authorize(
+    State(state): State<Arc<HttpState>>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let need = access(request.uri().path());
+    if !state.users.required() || need == Access::Open {
+        return next.run(request).await;
+    }
+    let Some(who) = bearer(request.headers()).and_then(|t| state.users.check_token(t)) else {
+        return ApiError::Unauthorized.into_response();
+    };
+    let writes = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let allowed = match need {
+        Access::Admin => who.role.may_administer(),
+        _ => !writes || who.role.may_write(),
+    };
+    if !allowed {
+        let what = format!("{} {}", request.method(), request.uri().path());
+        return ApiError::Forbidden { who, what }.into_response();
+    }
+    next.run(request).await
 }
 
 /// Serve `dir` under `/ui/` and send `/` there: the page polls `/v1/cluster` on the
@@ -127,6 +217,22 @@ pub enum ApiError {
     BodyTimeout { limit: Duration },
     #[error("not in the ring yet (joining: an operator must join it)")]
     NotInRing,
+    #[error("authentication required: send Authorization: Bearer <token>")]
+    Unauthorized,
+    #[error("bad query string: {reason}")]
+    BadQuery { reason: String },
+    #[error("bad node id: {reason}")]
+    BadNode { reason: String },
+    #[error("the key is not valid percent-encoding (a '%' needs two hex digits)")]
+    BadKeyEncoding,
+    #[error("the request body could not be read: {reason}")]
+    BadBody { reason: String },
+    #[error("no route for {method} {path}")]
+    NoRoute { method: String, path: String },
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("user {:?} (role {}) may not {what}", .who.name, .who.role.name())]
+    Forbidden { who: Identity, what: String },
 }
 
 impl ApiError {
@@ -134,11 +240,18 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         let error = match self {
             ApiError::Service(error) => error,
-            ApiError::NotANumber { .. } | ApiError::UnknownParameter { .. } => {
-                return StatusCode::BAD_REQUEST
-            }
+            ApiError::NotANumber { .. }
+            | ApiError::UnknownParameter { .. }
+            | ApiError::BadQuery { .. }
+            | ApiError::BadNode { .. }
+            | ApiError::BadKeyEncoding
+            | ApiError::BadBody { .. } => return StatusCode::BAD_REQUEST,
+            ApiError::NoRoute { .. } => return StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => return StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTimeout { .. } => return StatusCode::REQUEST_TIMEOUT,
             ApiError::NotInRing => return StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized => return StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => return StatusCode::FORBIDDEN,
         };
         match error {
             ServiceError::QuorumNotReached { .. }
@@ -164,9 +277,18 @@ impl ApiError {
     pub fn document(&self) -> ErrorDocument {
         let kind = match self {
             ApiError::Service(error) => error.kind(),
-            ApiError::NotANumber { .. } | ApiError::UnknownParameter { .. } => "bad_request",
+            ApiError::NotANumber { .. }
+            | ApiError::UnknownParameter { .. }
+            | ApiError::BadQuery { .. }
+            | ApiError::BadNode { .. }
+            | ApiError::BadKeyEncoding
+            | ApiError::BadBody { .. } => "bad_request",
+            ApiError::NoRoute { .. } => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::BodyTimeout { .. } => "timeout",
             ApiError::NotInRing => "not_ready",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
         };
         let mut document = ErrorDocument {
             error: self.to_string(),
@@ -195,11 +317,67 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(self.document())).into_response()
+        let mut response = (self.status(), Json(self.document())).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            let challenge = HeaderValue::from_static("Bearer realm=\"dynamo\"");
+            let headers = response.headers_mut();
+            headers.insert(axum::http::header::WWW_AUTHENTICATE, challenge);
+        }
+        response
     }
 }
 
-type Params = Query<BTreeMap<String, String>>;
+/// The query string, or why axum could not parse it (answered as our JSON error).
+type Params = Result<Query<BTreeMap<String, String>>, QueryRejection>;
+
+/// An unknown path or method is quoted in its error up to this many characters.
+const QUOTE_CHARS_MAX: usize = 128;
+
+/// A KV request's key (the path after `/v1/kv/`, percent-decoded to bytes: keys are
+/// binary, as on RESP) and its quorum.
+fn key_and_quorum(uri: &Uri, params: Params) -> Result<(Vec<u8>, Quorum), ApiError> {
+    let Query(params) = params.map_err(|rejection| ApiError::BadQuery {
+        reason: rejection.body_text(),
+    })?;
+    let raw = uri.path().strip_prefix("/v1/kv/").unwrap_or_default();
+    Ok((percent_decode(raw.as_bytes())?, quorum(&params)?))
+}
+
+/// `%XX` escapes to their bytes; a `%` not followed by two hex digits is refused.
+fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut at = 0;
+    while at < raw.len() {
+        if raw[at] != b'%' {
+            out.push(raw[at]);
+            at += 1;
+            continue;
+        }
+        let hex = raw
+            .get(at + 1..at + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok());
+        let byte = hex.and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        out.push(byte.ok_or(ApiError::BadKeyEncoding)?);
+        at += 3;
+    }
+    Ok(out)
+}
+
+fn quoted(text: &str) -> String {
+    text.chars().take(QUOTE_CHARS_MAX).collect()
+}
+
+/// Unknown paths: the JSON 404.
+async fn no_route(method: Method, uri: Uri) -> Response {
+    let (method, path) = (method.to_string(), quoted(uri.path()));
+    ApiError::NoRoute { method, path }.into_response()
+}
+
+/// Known paths with another method: the JSON 405.
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let (method, path) = (method.to_string(), quoted(uri.path()));
+    ApiError::MethodNotAllowed { method, path }.into_response()
+}
 
 /// `?n=&r=&w=` as a quorum override.
 fn quorum(params: &BTreeMap<String, String>) -> Result<Quorum, ApiError> {
@@ -250,17 +428,13 @@ fn refused(service: &KvService, op: Op, started: Instant, error: ApiError) -> Re
     error.into_response()
 }
 
-async fn kv_get(
-    State(state): State<Arc<HttpState>>,
-    Path(key): Path<String>,
-    Query(params): Params,
-) -> Response {
+async fn kv_get(State(state): State<Arc<HttpState>>, uri: Uri, params: Params) -> Response {
     let (service, started) = (state.service(), Instant::now());
-    let quorum = match quorum(&params) {
-        Ok(quorum) => quorum,
+    let (key, quorum) = match key_and_quorum(&uri, params) {
+        Ok(admitted) => admitted,
         Err(error) => return refused(&service, Op::Get, started, error),
     };
-    match service.get(key.as_bytes(), quorum).await {
+    match service.get(&key, quorum).await {
         Ok(siblings) => versions_response(&service, &siblings),
         Err(error) => ApiError::from(error).into_response(),
     }
@@ -314,22 +488,23 @@ fn written(service: &KvService, written: Result<VersionVector, ServiceError>) ->
 
 async fn kv_put(
     State(state): State<Arc<HttpState>>,
-    Path(key): Path<String>,
-    Query(params): Params,
+    uri: Uri,
+    params: Params,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
     let (service, started) = (state.service(), Instant::now());
-    let admitted = async { Ok((quorum(&params)?, read_value(&headers, body).await?)) };
-    let (quorum, value) = match admitted.await {
+    let admitted = async {
+        let (key, quorum) = key_and_quorum(&uri, params)?;
+        Ok((key, quorum, read_value(&headers, body).await?))
+    };
+    let (key, quorum, value) = match admitted.await {
         Ok(admitted) => admitted,
         Err(error) => return refused(&service, Op::Put, started, error),
     };
     let context = context_header(&headers);
     let content = Content::Value(value);
-    let result = service
-        .write(key.as_bytes(), context, content, quorum)
-        .await;
+    let result = service.write(&key, context, content, quorum).await;
     written(&service, result)
 }
 
@@ -353,7 +528,14 @@ async fn read_value(headers: &HeaderMap, body: axum::body::Body) -> Result<Vec<u
     let read = axum::body::to_bytes(body, max);
     match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
         Ok(Ok(bytes)) => Ok(bytes.to_vec()),
-        Ok(Err(_)) => Err(ServiceError::ValueTooLarge { size: None, max }.into()),
+        // Only the limit is "too large"; a malformed body (bad chunked framing, a
+        // connection cut mid-body) is a bad request.
+        Ok(Err(error)) => match error.into_inner().downcast::<LengthLimitError>() {
+            Ok(_) => Err(ServiceError::ValueTooLarge { size: None, max }.into()),
+            Err(error) => Err(ApiError::BadBody {
+                reason: error.to_string(),
+            }),
+        },
         Err(_) => Err(ApiError::BodyTimeout {
             limit: BODY_READ_TIMEOUT,
         }),
@@ -362,18 +544,18 @@ async fn read_value(headers: &HeaderMap, body: axum::body::Body) -> Result<Vec<u
 
 async fn kv_delete(
     State(state): State<Arc<HttpState>>,
-    Path(key): Path<String>,
-    Query(params): Params,
+    uri: Uri,
+    params: Params,
     headers: HeaderMap,
 ) -> Response {
     let (service, started) = (state.service(), Instant::now());
-    let quorum = match quorum(&params) {
-        Ok(quorum) => quorum,
+    let (key, quorum) = match key_and_quorum(&uri, params) {
+        Ok(admitted) => admitted,
         Err(error) => return refused(&service, Op::Delete, started, error),
     };
     let context = context_header(&headers);
     let result = service
-        .write(key.as_bytes(), context, Content::Tombstone, quorum)
+        .write(&key, context, Content::Tombstone, quorum)
         .await;
     written(&service, result)
 }
@@ -396,12 +578,28 @@ fn membership_changed(changed: Result<u64, ServiceError>) -> Response {
     }
 }
 
-async fn admin_join(State(state): State<Arc<HttpState>>, Path(node): Path<u32>) -> Response {
-    membership_changed(state.service().join(NodeId(node)).await)
+/// A node id from the path, or why not (answered as our JSON error).
+type NodePath = Result<Path<u32>, PathRejection>;
+
+fn node_of(node: NodePath) -> Result<NodeId, ApiError> {
+    let Path(node) = node.map_err(|rejection| ApiError::BadNode {
+        reason: rejection.body_text(),
+    })?;
+    Ok(NodeId(node))
 }
 
-async fn admin_leave(State(state): State<Arc<HttpState>>, Path(node): Path<u32>) -> Response {
-    membership_changed(state.service().leave(NodeId(node)).await)
+async fn admin_join(State(state): State<Arc<HttpState>>, node: NodePath) -> Response {
+    match node_of(node) {
+        Ok(node) => membership_changed(state.service().join(node).await),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn admin_leave(State(state): State<Arc<HttpState>>, node: NodePath) -> Response {
+    match node_of(node) {
+        Ok(node) => membership_changed(state.service().leave(node).await),
+        Err(error) => error.into_response(),
+    }
 }
 
 async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
@@ -516,6 +714,38 @@ mod tests {
             (large.document().size, large.document().max),
             (Some(9), Some(8))
         );
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_and_paths_need_their_access() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer(&headers), None);
+        let authorization = axum::http::header::AUTHORIZATION;
+        headers.insert(
+            authorization.clone(),
+            HeaderValue::from_static("bearer  tok "),
+        );
+        assert_eq!(bearer(&headers), Some(&b"tok"[..]));
+        headers.insert(authorization, HeaderValue::from_static("Basic dTpw"));
+        assert_eq!(bearer(&headers), None, "only bearer tokens");
+        assert_eq!(access("/healthz"), Access::Open);
+        assert_eq!(access("/ui/app.js"), Access::Open);
+        assert_eq!(access("/v1/admin/join/3"), Access::Admin);
+        assert_eq!(access("/metrics"), Access::User);
+        assert_eq!(access("/v1/kv/a"), Access::User);
+        assert_eq!(ApiError::Unauthorized.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn keys_are_percent_decoded_to_bytes() {
+        assert_eq!(percent_decode(b"a%2Fb%ff").unwrap(), b"a/b\xff");
+        assert_eq!(percent_decode(b"plain").unwrap(), b"plain");
+        for broken in [&b"%"[..], b"%f", b"%zz", b"a%2"] {
+            assert!(matches!(
+                percent_decode(broken),
+                Err(ApiError::BadKeyEncoding)
+            ));
+        }
     }
 
     #[test]

@@ -16,10 +16,13 @@
 //! - [`view`] holds the HTTP API's JSON documents (the cluster view), shared by the
 //!   server, the client and the CLI;
 //! - [`client`] is the partition-aware client of the HTTP API;
+//! - [`auth`] holds the client ports' users, roles and credential checks, [`tls`]
+//!   their optional TLS;
 //!
 //! The `dynamo` binary (`main.rs`; its client and admin commands in `cli.rs`) runs
 //! nodes and talks to clusters; the load generator is the `dynamo-bench` crate.
 
+pub mod auth;
 pub mod client;
 pub mod driver;
 pub mod endpoints;
@@ -30,4 +33,5 @@ pub mod resp;
 pub mod server;
 pub mod service;
 pub mod storage;
+pub mod tls;
 pub mod view;

@@ -14,12 +14,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[cfg(feature = "mutants")]
 use dynamo_core::mutant::Mutant;
 use dynamo_core::types::NodeId;
-use dynamo_server::server::{self, NodeSettings, Running};
+use dynamo_server::auth::{UserConfig, Users};
+use dynamo_server::client::ClientConfig;
+use dynamo_server::server::{self, ClientOptions, NodeSettings, Running};
 use dynamo_server::storage::{Durability, LsmStore};
+use dynamo_server::tls::TlsConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The storage engine's directory inside a node's data directory.
 const STORE_DIR: &str = "store";
@@ -87,6 +91,22 @@ struct Seeds {
     /// HTTP address of any node, repeated; the client learns the rest from it.
     #[arg(long = "addr", default_value = "127.0.0.1:7201", global = true)]
     addrs: Vec<String>,
+    /// HTTP bearer token, when the cluster has users (or env DYNAMO_TOKEN).
+    #[arg(long, env = "DYNAMO_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// CA certificate (PEM) of nodes serving TLS: the client then speaks HTTPS (or env
+    /// DYNAMO_CACERT).
+    #[arg(long, env = "DYNAMO_CACERT", global = true)]
+    cacert: Option<PathBuf>,
+}
+
+impl Seeds {
+    fn config(&self) -> ClientConfig {
+        ClientConfig {
+            token: self.token.clone(),
+            tls_ca: self.cacert.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -174,6 +194,26 @@ struct ServeArgs {
     #[arg(long, hide = true)]
     #[serde(skip)]
     mutant: Option<Mutant>,
+    /// Password of the `default` user (admin): clients then authenticate (RESP
+    /// `AUTH <password>`, HTTP `Authorization: Bearer <password>`).
+    #[arg(long, env = "DYNAMO_REQUIREPASS", hide_env_values = true)]
+    requirepass: Option<String>,
+    /// Users, in the config file only: `[[users]]` tables of `name`, `password`,
+    /// `role` ("readonly", "readwrite" or "admin") and optional HTTP `token`.
+    #[arg(skip)]
+    #[serde(default)]
+    users: Vec<UserConfig>,
+    /// PEM certificate chain: the RESP and HTTP ports then speak TLS only (with
+    /// --tls-key; the peer port is unchanged).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Redis-protocol connections served at once; one more is answered
+    /// `-ERR max number of clients reached` and closed [default: 1024].
+    #[arg(long)]
+    max_clients: Option<usize>,
     /// Serve this directory (the visualiser, `wasm/www`) under /ui/ on the HTTP port.
     #[arg(long)]
     ui_dir: Option<PathBuf>,
@@ -207,7 +247,7 @@ fn main() -> Result<()> {
             Command::Serve(args) => serve(args).await,
             Command::Dev(args) => dev(args).await,
             Command::Get { key, seeds } => {
-                let client = cli::connect(&seeds.addrs).await?;
+                let client = cli::connect(&seeds.addrs, seeds.config()).await?;
                 cli::print_versions(&client.get(&key).await?);
                 Ok(())
             }
@@ -217,7 +257,7 @@ fn main() -> Result<()> {
                 context,
                 seeds,
             } => {
-                let client = cli::connect(&seeds.addrs).await?;
+                let client = cli::connect(&seeds.addrs, seeds.config()).await?;
                 let context = client
                     .put(&key, value.as_bytes(), context.as_deref())
                     .await?;
@@ -229,18 +269,18 @@ fn main() -> Result<()> {
                 context,
                 seeds,
             } => {
-                let client = cli::connect(&seeds.addrs).await?;
+                let client = cli::connect(&seeds.addrs, seeds.config()).await?;
                 let context = client.delete(&key, context.as_deref()).await?;
                 println!("OK\ncontext: {context}");
                 Ok(())
             }
-            Command::Admin { action, seeds } => admin(action, &seeds.addrs).await,
+            Command::Admin { action, seeds } => admin(action, &seeds).await,
         }
     })
 }
 
-async fn admin(action: AdminAction, seeds: &[String]) -> Result<()> {
-    let client = cli::connect(seeds).await?;
+async fn admin(action: AdminAction, seeds: &Seeds) -> Result<()> {
+    let client = cli::connect(&seeds.addrs, seeds.config()).await?;
     match action {
         AdminAction::Status => cli::print_status(&client.cluster().await?),
         AdminAction::Ring => cli::print_ring(&client.cluster().await?),
@@ -349,6 +389,51 @@ fn load(args: ServeArgs) -> Result<(NodeSettings, PathBuf, Durability)> {
     Ok((settings, data_dir, durability))
 }
 
+/// The client ports' options: flags over the config file, as `load` does.
+fn client_options(args: &ServeArgs) -> Result<ClientOptions> {
+    let file: ServeArgs = match &args.config {
+        Some(path) => toml::from_str(
+            &std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
+        )
+        .with_context(|| format!("parse {}", path.display()))?,
+        None => ServeArgs::default(),
+    };
+    let requirepass = args.requirepass.as_ref().or(file.requirepass.as_ref());
+    let users = Users::new(&file.users, requirepass.map(String::as_str))?;
+    let cert = args.tls_cert.as_ref().or(file.tls_cert.as_ref());
+    let key = args.tls_key.as_ref().or(file.tls_key.as_ref());
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsConfig::load(cert, key)?),
+        (None, None) => None,
+        _ => bail!("tls-cert and tls-key go together"),
+    };
+    let defaults = ClientOptions::default();
+    Ok(ClientOptions {
+        max_clients: args
+            .max_clients
+            .or(file.max_clients)
+            .unwrap_or(defaults.max_clients),
+        users: Arc::new(users),
+        tls,
+    })
+}
+
+/// Say so when the client ports take anyone's commands from beyond this machine.
+fn warn_if_open(settings: &NodeSettings, clients: &ClientOptions) {
+    let exposed = [settings.client_listen, settings.http_listen]
+        .into_iter()
+        .filter(|address| !address.ip().is_loopback())
+        .map(|address| address.to_string())
+        .collect::<Vec<_>>();
+    if !clients.users.required() && !exposed.is_empty() {
+        tracing::warn!(
+            addresses = exposed.join(", "),
+            "authentication is off: anyone who reaches these client ports can read, write \
+             and change membership; configure [[users]] or --requirepass"
+        );
+    }
+}
+
 /// The store file of versions before the fjall engine: refuse to start over it, rather
 /// than serve an empty store beside the data.
 const OLD_STORE_FILE: &str = "data.redb";
@@ -378,6 +463,7 @@ struct Faults {
 
 async fn start_node(
     settings: &NodeSettings,
+    clients: &ClientOptions,
     data_dir: &Path,
     durability: Durability,
     faults: Faults,
@@ -391,9 +477,9 @@ async fn start_node(
     }
     #[cfg(feature = "mutants")]
     if let Some(mutant) = faults.mutant {
-        return Ok(server::start_mutant(settings, store, mutant).await?);
+        return Ok(server::start_mutant(settings, clients, store, mutant).await?);
     }
-    Ok(server::start(settings, store).await?)
+    Ok(server::start_with(settings, clients, store).await?)
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -402,8 +488,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         #[cfg(feature = "mutants")]
         mutant: args.mutant,
     };
+    let clients = client_options(&args)?;
     let (settings, data_dir, durability) = load(args)?;
-    let running = start_node(&settings, &data_dir, durability, faults).await?;
+    warn_if_open(&settings, &clients);
+    let running = start_node(&settings, &clients, &data_dir, durability, faults).await?;
     let failed = tokio::select! {
         _ = wait_for_signal() => false,
         _ = running.stopped() => true,
@@ -457,7 +545,9 @@ async fn dev(args: DevArgs) -> Result<()> {
             ui_dir: ui_dir.clone(),
         };
         let dir = args.data_dir.join(format!("n{id}"));
-        running.push(start_node(&settings, &dir, Durability::Durable, Faults::default()).await?);
+        let clients = ClientOptions::default();
+        let durable = Durability::Durable;
+        running.push(start_node(&settings, &clients, &dir, durable, Faults::default()).await?);
     }
     wait_until_serving(&running).await;
     print_dev_cluster(&args, n, &running, ui_dir.is_some());
@@ -501,6 +591,10 @@ fn print_dev_cluster(args: &DevArgs, n: usize, running: &[Running<LsmStore>], ui
         running[running.len() - 1].client_addr.port()
     );
     print_ui(ui_served, running[0].http_addr);
+    println!(
+        "authentication: OFF - every port is bound to 127.0.0.1 and open to anyone on this \
+         machine; a real node takes [[users]] or --requirepass (README, \"Clients\")"
+    );
     println!("Ctrl-C stops every node; re-running finds the data.");
 }
 

@@ -1,11 +1,14 @@
 //! One running node: storage, the driver thread, the peer and client listeners.
 
+use crate::auth::Users;
 use crate::driver::{self, DriverError, DriverHandle, DriverThread};
 use crate::endpoints::Endpoints;
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::peer::{self, Credentials, Outbound};
-use crate::resp;
+use crate::resp::{self, RespConfig};
+use crate::service::{KvService, Port};
+use crate::tls::TlsConfig;
 #[cfg(feature = "mutants")]
 use dynamo_core::node::Mutant;
 use dynamo_core::node::{member, ConfigError, Node, NodeConfig, StartError};
@@ -40,6 +43,29 @@ pub struct NodeSettings {
     pub write_quorum: usize,
     /// The visualiser's directory, served under `/ui/` by the HTTP port (none: not served).
     pub ui_dir: Option<PathBuf>,
+}
+
+/// How the client ports (RESP and HTTP) admit clients: apart from [`NodeSettings`],
+/// which only describes the node, so a caller that does not secure its client ports
+/// (an embedded test cluster) keeps the open default.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// RESP connections served at once.
+    pub max_clients: usize,
+    /// Users and their roles; none: authentication off.
+    pub users: Arc<Users>,
+    /// TLS on the RESP and HTTP ports (both, instead of plaintext); none: plaintext.
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            max_clients: resp::CONNECTIONS_MAX,
+            users: Arc::new(Users::open()),
+            tls: None,
+        }
+    }
 }
 
 /// Why a node could not start.
@@ -117,22 +143,33 @@ pub async fn start<S: Store + Send + 'static>(
     settings: &NodeSettings,
     store: S,
 ) -> Result<Running<S>, ServerError> {
-    launch(settings, store, |_| {}).await
+    launch(settings, &ClientOptions::default(), store, |_| {}).await
+}
+
+/// [`start`], the client ports admitting clients as `clients` says.
+pub async fn start_with<S: Store + Send + 'static>(
+    settings: &NodeSettings,
+    clients: &ClientOptions,
+    store: S,
+) -> Result<Running<S>, ServerError> {
+    launch(settings, clients, store, |_| {}).await
 }
 
 /// [`start`] a deliberately broken node (`mutant`), for the fault-injection tests.
 #[cfg(feature = "mutants")]
 pub async fn start_mutant<S: Store + Send + 'static>(
     settings: &NodeSettings,
+    clients: &ClientOptions,
     store: S,
     mutant: Mutant,
 ) -> Result<Running<S>, ServerError> {
-    launch(settings, store, |node| node.set_mutant(mutant)).await
+    launch(settings, clients, store, |node| node.set_mutant(mutant)).await
 }
 
 /// [`start`], with `prepare` applied to the node before it runs.
 async fn launch<S: Store + Send + 'static>(
     settings: &NodeSettings,
+    clients: &ClientOptions,
     store: S,
     prepare: impl FnOnce(&mut Node<S>),
 ) -> Result<Running<S>, ServerError> {
@@ -167,6 +204,7 @@ async fn launch<S: Store + Send + 'static>(
     let (driver, thread) = driver::spawn(node, outbound, runtime);
     let http_state = Arc::new(HttpState {
         driver: driver.clone(),
+        users: clients.users.clone(),
         metrics: metrics.clone(),
         store_dir: settings.store_dir.clone(),
         ui_dir: settings.ui_dir.clone(),
@@ -178,8 +216,16 @@ async fn launch<S: Store + Send + 'static>(
             driver.clone(),
             outbound_handle,
         )),
-        tokio::spawn(resp::serve(client_listener, driver.clone(), metrics)),
-        tokio::spawn(http::serve(http_listener, http_state)),
+        tokio::spawn(resp::serve(
+            client_listener,
+            KvService::new(driver.clone(), metrics, Port::Resp),
+            RespConfig {
+                max_clients: clients.max_clients,
+                users: clients.users.clone(),
+                tls: clients.tls.clone(),
+            },
+        )),
+        tokio::spawn(http::serve(http_listener, http_state, clients.tls.clone())),
     ];
     tracing::info!(node = %settings.id, %client_addr, %peer_addr, %http_addr, "node started");
     Ok(Running {

@@ -7,6 +7,9 @@
 //! - what a client's context means ([`KvService::write`]): absent, the node reads and
 //!   supersedes what it read (`Command::Set`); empty, a blind write that supersedes
 //!   nothing; otherwise exactly the versions the context covers (`Command::Put`);
+//! - the read-modify-writes Redis clients expect ([`KvService::append`],
+//!   [`KvService::take`]): a quorum read, then a put with that read's context, and the
+//!   one value a plain read shows among siblings ([`shown_value`]);
 //! - the request metrics (`dynamo_requests_total`, latency, siblings per read), counted
 //!   under the port's label and the operation ([`Op`]), so both ports count alike;
 //! - the one error type, [`ServiceError`], built from the core's `Failure` and from a
@@ -335,6 +338,38 @@ impl KvService {
         .await
     }
 
+    /// Append `suffix` to the value a plain read shows ([`shown_value`]; none: empty),
+    /// written over every version the read returned (read-modify-write with the read's
+    /// context, like a Redis `APPEND`); the new value's length. Concurrent appends
+    /// through different nodes become siblings, as concurrent `SET`s do.
+    pub async fn append(
+        &self,
+        key: &[u8],
+        suffix: &[u8],
+        quorum: Quorum,
+    ) -> Result<usize, ServiceError> {
+        let siblings = self.get(key, quorum).await?;
+        let mut value = shown_value(&siblings).unwrap_or_default().to_vec();
+        value.extend_from_slice(suffix);
+        let length = value.len();
+        let context = siblings.clock().clone();
+        self.put(key, context, Content::Value(value), quorum)
+            .await?;
+        Ok(length)
+    }
+
+    /// Read `key`, then delete exactly the versions read (a Redis `GETDEL`): the value
+    /// a plain read showed, or `None` (then nothing is written).
+    pub async fn take(&self, key: &[u8], quorum: Quorum) -> Result<Option<Vec<u8>>, ServiceError> {
+        let siblings = self.get(key, quorum).await?;
+        let Some(value) = shown_value(&siblings).map(<[u8]>::to_vec) else {
+            return Ok(None);
+        };
+        let context = siblings.clock().clone();
+        self.put(key, context, Content::Tombstone, quorum).await?;
+        Ok(Some(value))
+    }
+
     /// Operator: add a member that announced itself to the ring; the new epoch.
     pub async fn join(&self, node: NodeId) -> Result<u64, ServiceError> {
         self.measured(Op::Join, self.changed(Command::Join { node }))
@@ -396,6 +431,12 @@ impl KvService {
         let (port, op) = (self.port.label(), op.label());
         self.metrics.request(port, op, outcome, started.elapsed());
     }
+}
+
+/// The one value a plain read (RESP `GET`) shows: siblings are sorted by dot, so the
+/// last live one is the same choice on every node; `None` without a live value.
+pub fn shown_value(siblings: &Siblings) -> Option<&[u8]> {
+    siblings.values().last()
 }
 
 /// A put over `context`, or without one a set (read, then put over what was read).

@@ -394,3 +394,45 @@ fn resp_and_http_report_the_same_failures_alike() {
     assert_same_failure(&from_resp, &from_http);
     assert_same_numbers(&from_resp, &[from_http.needed, from_http.received]);
 }
+
+/// Every failure the framework used to answer in its own words (plain text, or 413
+/// for a malformed body) is the documented JSON error with the right status; keys
+/// are bytes, as on RESP.
+#[test]
+fn framework_failures_are_the_documented_json_errors() {
+    let cluster = support::single_node(17000, &[]);
+    let base = format!("http://{}", cluster.http(1));
+    let client = reqwest::Client::new;
+    // A malformed chunked body is a bad request, not "too large".
+    let (status, body) = raw_http_error(
+        &cluster.http(1),
+        "PUT /v1/kv/chunked HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\nZZZ\r\nabc\r\n0\r\n\r\n",
+    );
+    assert_eq!(
+        (status, body.kind.as_str()),
+        (400, "bad_request"),
+        "{body:?}"
+    );
+    assert!(body.error.contains("body could not be read"), "{body:?}");
+    // A key that is not UTF-8 is a key: written over HTTP, read over RESP.
+    let binary = format!("{base}/v1/kv/%FF%FEkey");
+    let put = block_on(client().put(&binary).body("bytes").send()).unwrap();
+    assert_eq!(put.status(), StatusCode::NO_CONTENT);
+    let read = run(&cluster.client(1), &[b"GET", b"\xff\xfekey"]);
+    assert_eq!(read, Resp::Bulk(Some(b"bytes".to_vec())));
+    let (status, body) = http_error(client().get(format!("{base}/v1/kv/bad%ZZ")));
+    assert_eq!((status.as_u16(), body.kind.as_str()), (400, "bad_request"));
+    let (status, body) = http_error(client().get(format!("{base}/v2/nothing")));
+    assert_eq!((status.as_u16(), body.kind.as_str()), (404, "not_found"));
+    assert!(body.error.contains("GET /v2/nothing"), "{body:?}");
+    let (status, body) = http_error(client().patch(format!("{base}/v1/kv/k")));
+    assert_eq!(
+        (status.as_u16(), body.kind.as_str()),
+        (405, "method_not_allowed")
+    );
+    let (status, _) = http_error(client().post(format!("{base}/v1/cluster")));
+    assert_eq!(status.as_u16(), 405);
+    let (status, body) = http_error(client().post(format!("{base}/v1/admin/join/abc")));
+    assert_eq!((status.as_u16(), body.kind.as_str()), (400, "bad_request"));
+    assert!(body.error.starts_with("bad node id"), "{body:?}");
+}

@@ -20,6 +20,8 @@ pub struct Cluster {
     pub founders: u16,
     /// Appended to every `dynamo serve` the harness starts from now on.
     pub extra_args: Vec<String>,
+    /// The admin the harness authenticates as (when the nodes have users).
+    pub credentials: Option<Credentials>,
     dir: tempfile::TempDir,
     nodes: Vec<Option<Child>>,
 }
@@ -41,27 +43,63 @@ impl Cluster {
         replication_factor: usize,
         extra_args: &[&str],
     ) -> Cluster {
+        Self::start_as(base, size, partitions, replication_factor, extra_args, None)
+    }
+
+    /// `start_with_args`, the harness authenticating as `credentials` (an admin).
+    pub fn start_as(
+        base: u16,
+        size: u16,
+        partitions: u32,
+        replication_factor: usize,
+        extra_args: &[&str],
+        credentials: Option<Credentials>,
+    ) -> Cluster {
         let mut cluster = Cluster {
             base,
             partitions,
             replication_factor,
             founders: size,
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
+            credentials: None,
             dir: tempfile::tempdir().unwrap(),
             nodes: Vec::new(),
         };
-        for id in 1..=size {
-            cluster.nodes.push(None);
-            cluster.spawn(id);
-        }
-        for id in 1..=size {
-            cluster.wait_ready(id);
-        }
+        cluster.credentials = credentials;
+        cluster.launch(size);
         cluster.wait_healthy();
         for id in 1..=size {
             cluster.wait_announced(id, size);
         }
         cluster
+    }
+
+    /// A cluster whose nodes listen, without waiting for anything more (the caller
+    /// checks readiness itself: its client ports may speak TLS, say).
+    pub fn spawned(base: u16, size: u16, extra_args: &[&str]) -> Cluster {
+        let mut cluster = Cluster {
+            base,
+            partitions: 16,
+            replication_factor: usize::from(size).min(3),
+            founders: size,
+            extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
+            credentials: None,
+            dir: tempfile::tempdir().unwrap(),
+            nodes: Vec::new(),
+        };
+        cluster.launch(size);
+        cluster
+    }
+
+    /// Spawn nodes 1..=size and wait until each listens.
+    fn launch(&mut self, size: u16) {
+        for id in 1..=size {
+            self.nodes.push(None);
+            self.spawn(id);
+        }
+        for id in 1..=size {
+            self.wait_ready(id);
+        }
     }
 
     /// Nodes that just started may have lost their first messages to peers that were
@@ -71,7 +109,12 @@ impl Cluster {
         for id in 1..=self.nodes.len() as u16 {
             let key = format!("ready-{id}");
             eventually("a quorum write through every node", || {
-                run(&self.client(id), &[b"SET", key.as_bytes(), b"1"]) == Value::Simple("OK".into())
+                let set: [&[u8]; 3] = [b"SET", key.as_bytes(), b"1"];
+                let reply = match &self.credentials {
+                    None => run(&self.client(id), &set),
+                    Some(admin) => admin.connect(&self.client(id)).run(&set),
+                };
+                reply == Value::Simple("OK".into())
             });
         }
     }
@@ -79,8 +122,13 @@ impl Cluster {
     /// Node `id`'s `/v1/cluster` document.
     pub fn view(&self, id: u16) -> ClusterView {
         let url = format!("http://{}/v1/cluster", self.http(id));
+        let token = self.credentials.as_ref().map(|admin| admin.token.clone());
         block_on(async move {
-            let response = reqwest::get(url).await.expect("the http port answers");
+            let mut request = reqwest::Client::new().get(url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.expect("the http port answers");
             response.json().await.expect("a json cluster view")
         })
     }
@@ -278,5 +326,103 @@ impl Cluster {
     pub fn log(&self, id: u16) -> String {
         let path = std::env::temp_dir().join(format!("dynamo-test-{}-n{id}.log", self.base));
         std::fs::read_to_string(path).unwrap_or_default()
+    }
+}
+
+/// One RESP connection kept open across commands (a session: `HELLO`, `AUTH`,
+/// `CLIENT SETNAME` hold for the connection), with a 30 s read timeout.
+pub struct Connection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    pub fn open(address: &str) -> Connection {
+        let stream = TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Connection {
+            stream,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Send a command and read its reply.
+    pub fn run(&mut self, args: &[&[u8]]) -> Value {
+        self.send(args);
+        self.reply()
+    }
+
+    /// [`run`](Self::run) with text arguments.
+    pub fn cmd(&mut self, words: &[&str]) -> Value {
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.run(&args)
+    }
+
+    pub fn send(&mut self, args: &[&[u8]]) {
+        use std::io::Write;
+        let request = dynamo_server::resp::encode_command(args);
+        self.stream.write_all(&request).expect("send");
+    }
+
+    /// The next reply (panics when the connection closes first).
+    pub fn reply(&mut self) -> Value {
+        self.try_reply().expect("a reply")
+    }
+
+    /// The next reply, or `None` when the server closed the connection.
+    pub fn try_reply(&mut self) -> Option<Value> {
+        use std::io::Read;
+        let mut chunk = vec![0u8; 64 * 1024];
+        // Bounded by the read timeout and by the parser's own limits.
+        loop {
+            let parsed = dynamo_server::resp::parse_value(&self.buffer).expect("valid RESP");
+            if let Some((value, used)) = parsed {
+                self.buffer.drain(..used);
+                return Some(value);
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(read) => self.buffer.extend_from_slice(&chunk[..read]),
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(error) => panic!("no reply within 30 s: {error}"),
+            }
+        }
+    }
+
+    /// Send a command and read its reply; `None` when the connection is closed.
+    pub fn try_reply_to(&mut self, words: &[&str]) -> Option<Value> {
+        use std::io::Write;
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        let request = dynamo_server::resp::encode_command(&args);
+        self.stream.write_all(&request).ok()?;
+        self.try_reply()
+    }
+}
+
+/// A single-node cluster (N=R=W=1) with `extra_args`: the connection-level tests need
+/// no replication, and one node starts fastest.
+pub fn single_node(base: u16, extra_args: &[&str]) -> Cluster {
+    let mut args = vec!["-R", "1", "-W", "1", "--durability", "buffered"];
+    args.extend_from_slice(extra_args);
+    Cluster::start_with_args(base, 1, 16, 1, &args)
+}
+
+/// A user's credentials on both ports.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+    pub token: String,
+}
+
+impl Credentials {
+    /// A connection authenticated as this user.
+    pub fn connect(&self, address: &str) -> Connection {
+        let mut conn = Connection::open(address);
+        let auth = conn.cmd(&["AUTH", &self.user, &self.password]);
+        assert_eq!(auth, Value::Simple("OK".into()), "AUTH {}", self.user);
+        conn
     }
 }

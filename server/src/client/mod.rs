@@ -11,12 +11,23 @@
 //! Invariants: a request is retried on another node only when the connection failed
 //! (nothing was sent or no answer began), never after a reply: a retry after a timeout
 //! could apply a put twice under two dots.
+//!
+//! The transport is [`http1`], a small HTTP/1.1 client on hyper (the server's own
+//! HTTP stack), with keep-alive and optional TLS ([`ClientConfig::tls_ca`]); a token
+//! ([`ClientConfig::token`]) goes with every request as `Authorization: Bearer`.
+
+pub mod http1;
 
 use crate::http::{CONTEXT_HEADER, EPOCH_HEADER};
+use crate::tls::{TlsClient, TlsError};
 use crate::view::{Changed, ClusterView, ErrorDocument, SiblingsDocument};
 use base64::Engine as _;
+use bytes::Bytes;
 use dynamo_core::ring::Ring;
 use dynamo_core::types::NodeId;
+use http1::{Http1, HttpError, Response};
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use hyper::Method;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,9 +53,12 @@ pub enum ClientError {
         status: u16,
         body: Box<ErrorDocument>,
     },
-    /// Building the HTTP client, or reading an answer's body, failed.
+    /// Building a request, or reading an answer's body, failed.
     #[error("http: {0}")]
-    Http(#[from] reqwest::Error),
+    Http(#[from] HttpError),
+    /// The CA file for TLS could not be used.
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
     #[error("a sibling's value is not base64: {0}")]
     SiblingNotBase64(#[from] base64::DecodeError),
     /// The cluster view's ring breaks an invariant (the core's description).
@@ -54,7 +68,7 @@ pub enum ClientError {
 
 /// The nodes a request was sent to and why each failed.
 #[derive(Debug, Default)]
-pub struct Unreached(pub Vec<(String, reqwest::Error)>);
+pub struct Unreached(pub Vec<(String, HttpError)>);
 
 impl fmt::Display for Unreached {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,25 +119,67 @@ pub struct Hops {
     pub elsewhere: AtomicU64,
 }
 
+/// How a client identifies itself and reaches the nodes.
+#[derive(Clone, Default)]
+pub struct ClientConfig {
+    /// Sent as `Authorization: Bearer <token>` (the cluster's users, `auth.rs`).
+    pub token: Option<String>,
+    /// HTTPS, trusting the CA certificates in this PEM file (nodes with `tls-cert`).
+    pub tls_ca: Option<std::path::PathBuf>,
+}
+
+impl fmt::Debug for ClientConfig {
+    // Never print the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token = self.token.as_ref().map(|_| "<set>");
+        f.debug_struct("ClientConfig")
+            .field("token", &token)
+            .field("tls_ca", &self.tls_ca)
+            .finish()
+    }
+}
+
 /// A partition-aware client. Cheap to share (`Arc`); safe to use from many tasks.
 #[derive(Debug)]
 pub struct Client {
-    http: reqwest::Client,
+    http: Http1,
+    /// Headers every request carries (the token).
+    auth: Vec<(HeaderName, HeaderValue)>,
     seeds: Vec<String>,
     view: RwLock<Option<Arc<View>>>,
     stale: AtomicBool,
     pub hops: Hops,
 }
 
+fn invalid(error: impl Into<hyper::http::Error>) -> HttpError {
+    HttpError::Invalid(error.into())
+}
+
 impl Client {
     /// A client that learns the cluster from `seeds` (HTTP `host:port` addresses).
     pub async fn connect(seeds: &[String]) -> Result<Arc<Self>, ClientError> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .pool_max_idle_per_host(64)
-            .build()?;
+        Self::connect_with(seeds, ClientConfig::default()).await
+    }
+
+    /// [`connect`](Self::connect), identified and connected as `config` says.
+    pub async fn connect_with(
+        seeds: &[String],
+        config: ClientConfig,
+    ) -> Result<Arc<Self>, ClientError> {
+        let tls = config
+            .tls_ca
+            .as_deref()
+            .map(TlsClient::trusting)
+            .transpose()?;
+        let mut auth = Vec::new();
+        if let Some(token) = &config.token {
+            let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(invalid)?;
+            value.set_sensitive(true);
+            auth.push((AUTHORIZATION, value));
+        }
         let client = Arc::new(Self {
-            http,
+            http: Http1::new(tls, REQUEST_TIMEOUT),
+            auth,
             seeds: seeds.to_vec(),
             view: RwLock::new(None),
             stale: AtomicBool::new(true),
@@ -137,9 +193,9 @@ impl Client {
     pub async fn cluster(&self) -> Result<ClusterView, ClientError> {
         let mut failures = Unreached::default();
         for address in self.all_nodes() {
-            let url = format!("http://{address}/v1/cluster");
-            match self.http.get(&url).send().await {
-                Ok(response) => return json_of(response).await,
+            let answer = self.request(Method::GET, &address, "/v1/cluster", None, Bytes::new());
+            match answer.await {
+                Ok(response) => return json_of(&response),
                 Err(error) => failures.0.push((address, error)),
             }
         }
@@ -213,17 +269,37 @@ impl Client {
         (targets, homes)
     }
 
+    /// One request with the token (and a context header when given).
+    async fn request(
+        &self,
+        method: Method,
+        address: &str,
+        path: &str,
+        context: Option<&str>,
+        body: Bytes,
+    ) -> Result<Response, HttpError> {
+        let mut headers = self.auth.clone();
+        if let Some(context) = context {
+            let value = HeaderValue::try_from(context).map_err(invalid)?;
+            headers.push((HeaderName::from_static(CONTEXT_HEADER), value));
+        }
+        self.http.send(method, address, path, &headers, body).await
+    }
+
     /// Send one KV request, to the first target that accepts the connection.
     async fn send(
         &self,
         key: &str,
-        build: impl Fn(&str) -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, ClientError> {
+        method: Method,
+        context: Option<&str>,
+        body: Bytes,
+    ) -> Result<Response, ClientError> {
         let (targets, homes) = self.targets(key).await;
+        let path = format!("/v1/kv/{}", encode_key(key));
         let mut failures = Unreached::default();
         for (index, address) in targets.iter().enumerate() {
-            let url = format!("http://{address}/v1/kv/{}", encode_key(key));
-            match build(&url).send().await {
+            let answer = self.request(method.clone(), address, &path, context, body.clone());
+            match answer.await {
                 Ok(response) => {
                     let hop = if index < homes {
                         &self.hops.to_home
@@ -246,12 +322,8 @@ impl Client {
         Err(ClientError::Unreachable(failures))
     }
 
-    fn note_epoch(&self, response: &reqwest::Response) {
-        let epoch = response
-            .headers()
-            .get(EPOCH_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+    fn note_epoch(&self, response: &Response) {
+        let epoch = response.header(EPOCH_HEADER).parse::<u64>().ok();
         if epoch.is_some_and(|epoch| epoch > self.epoch()) {
             self.stale.store(true, Ordering::Relaxed);
         }
@@ -259,22 +331,19 @@ impl Client {
 
     /// Read every version of `key`.
     pub async fn get(&self, key: &str) -> Result<Versions, ClientError> {
-        let response = self.send(key, |url| self.http.get(url)).await?;
-        let context = header(&response, CONTEXT_HEADER);
-        match response.status().as_u16() {
-            200 => {
-                let body = response.bytes().await?;
-                Ok(Versions {
-                    context,
-                    siblings: vec![Some(body.to_vec())],
-                })
-            }
-            300 => siblings_of(response.json().await?),
+        let response = self.send(key, Method::GET, None, Bytes::new()).await?;
+        let context = response.header(CONTEXT_HEADER).to_string();
+        match response.status.as_u16() {
+            200 => Ok(Versions {
+                context,
+                siblings: vec![Some(response.body.to_vec())],
+            }),
+            300 => siblings_of(response.json()?),
             404 => Ok(Versions {
                 context,
                 siblings: Vec::new(),
             }),
-            _ => Err(api_error(response).await),
+            _ => Err(api_error(&response)),
         }
     }
 
@@ -286,31 +355,28 @@ impl Client {
         value: &[u8],
         context: Option<&str>,
     ) -> Result<String, ClientError> {
-        let body = value.to_vec();
-        let response = self
-            .send(key, |url| {
-                with_context(self.http.put(url), context).body(body.clone())
-            })
-            .await?;
-        written(response).await
+        let body = Bytes::copy_from_slice(value);
+        written(&self.send(key, Method::PUT, context, body).await?)
     }
 
     /// Delete `key` (a tombstone over what `context` covers; `None` as in `put`).
     pub async fn delete(&self, key: &str, context: Option<&str>) -> Result<String, ClientError> {
-        let response = self
-            .send(key, |url| with_context(self.http.delete(url), context))
-            .await?;
-        written(response).await
+        written(
+            &self
+                .send(key, Method::DELETE, context, Bytes::new())
+                .await?,
+        )
     }
 
     /// Ask the cluster to add (`join`) or remove (`leave`) a member; the new epoch.
     pub async fn change(&self, action: &str, node: NodeId) -> Result<u64, ClientError> {
         let mut failures = Unreached::default();
+        let path = format!("/v1/admin/{action}/{}", node.0);
         for address in self.all_nodes() {
-            let url = format!("http://{address}/v1/admin/{action}/{}", node.0);
-            match self.http.post(&url).send().await {
+            let answer = self.request(Method::POST, &address, &path, None, Bytes::new());
+            match answer.await {
                 Ok(response) => {
-                    let changed: Changed = json_of(response).await?;
+                    let changed: Changed = json_of(&response)?;
                     self.stale.store(true, Ordering::Relaxed);
                     return Ok(changed.epoch);
                 }
@@ -321,46 +387,25 @@ impl Client {
     }
 }
 
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn with_context(
-    request: reqwest::RequestBuilder,
-    context: Option<&str>,
-) -> reqwest::RequestBuilder {
-    match context {
-        Some(context) => request.header(CONTEXT_HEADER, context),
-        None => request,
-    }
-}
-
-async fn written(response: reqwest::Response) -> Result<String, ClientError> {
-    if response.status().as_u16() == 204 {
-        Ok(header(&response, CONTEXT_HEADER))
-    } else {
-        Err(api_error(response).await)
+fn written(response: &Response) -> Result<String, ClientError> {
+    match response.status.as_u16() {
+        204 => Ok(response.header(CONTEXT_HEADER).to_string()),
+        _ => Err(api_error(response)),
     }
 }
 
 /// The JSON body of a successful answer, or the API error it carries.
-async fn json_of<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
-    if response.status().is_success() {
-        Ok(response.json().await?)
-    } else {
-        Err(api_error(response).await)
+fn json_of<T: DeserializeOwned>(response: &Response) -> Result<T, ClientError> {
+    match response.status.is_success() {
+        true => Ok(response.json()?),
+        false => Err(api_error(response)),
     }
 }
 
-async fn api_error(response: reqwest::Response) -> ClientError {
-    let status = response.status().as_u16();
+fn api_error(response: &Response) -> ClientError {
+    let status = response.status.as_u16();
     // A proxy or an older node may answer without the JSON body: keep the status.
-    let body = response.json().await.unwrap_or_else(|_| ErrorDocument {
+    let body = response.json().unwrap_or_else(|_| ErrorDocument {
         error: "no error text".into(),
         kind: "unknown".into(),
         ..ErrorDocument::default()
