@@ -225,18 +225,25 @@ impl fmt::Display for VersionVector {
     }
 }
 
+/// Clocks for unit tests, written as `(node, counter)` pairs of incarnation 0.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use super::{ActorId, VersionVector};
     use crate::types::NodeId;
 
-    fn actor(node: u32) -> ActorId {
+    pub fn actor(node: u32) -> ActorId {
         ActorId::new(NodeId(node), 0)
     }
 
-    fn vv(entries: &[(u32, u64)]) -> VersionVector {
+    pub fn vv(entries: &[(u32, u64)]) -> VersionVector {
         VersionVector::from_entries(entries.iter().map(|(n, c)| (actor(*n), *c))).unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::fixtures::{actor, vv};
 
     #[test]
     fn display_lists_actor_and_counter_in_actor_order() {

@@ -309,13 +309,7 @@ impl Reader<'_> {
 mod tests {
     use super::*;
 
-    fn actor(node: u32) -> ActorId {
-        ActorId::new(NodeId(node), 0)
-    }
-
-    fn vv(entries: &[(u32, u64)]) -> VersionVector {
-        VersionVector::from_entries(entries.iter().map(|(n, c)| (actor(*n), *c))).unwrap()
-    }
+    use crate::clock::fixtures::{actor, vv};
 
     /// `payload` followed by its checksum: a well-sealed encoding, so decode reaches
     /// the structural check a test aims at.

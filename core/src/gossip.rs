@@ -40,6 +40,13 @@ pub(crate) enum LoadError {
     Unreadable { message: String },
 }
 
+/// An operator's membership change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    Join(NodeId),
+    Leave(NodeId),
+}
+
 /// This node's membership view (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Cluster {
@@ -142,49 +149,46 @@ impl Cluster {
         true
     }
 
-    /// Operator: put a member that announced itself into the ring (next epoch).
+    /// Operator: a join (a member that announced itself enters the ring) or a leave
+    /// (a member's partitions move away first), as the ring of the next epoch.
     /// `running`: transfers of the current epoch not yet completed.
-    pub fn join<S: Store>(
+    pub fn change<S: Store>(
         &mut self,
         local: &mut Local<S>,
-        node: NodeId,
+        change: Change,
         running: usize,
         out: &mut Vec<Output>,
     ) -> Result<u64, Failure> {
         let ring = self.ring().ok_or(Failure::NotReady)?;
-        let info = self.membership.member(node).ok_or_else(|| {
-            refuse(format!(
-                "{node} is unknown here: start it with this cluster's seeds, then join it"
-            ))
-        })?;
-        if ring.contains(node) {
-            return Err(refuse(format!("{node} is already in the ring")));
-        }
-        self.require_settled(running)?;
-        let member = RingMember {
-            node,
-            weight: info.weight,
-            zone: info.zone.clone(),
+        let (next, node, status) = match change {
+            Change::Join(node) => {
+                let info = self.membership.member(node).ok_or_else(|| {
+                    refuse(format!(
+                        "{node} is unknown here: start it with this cluster's seeds, then join it"
+                    ))
+                })?;
+                if ring.contains(node) {
+                    return Err(refuse(format!("{node} is already in the ring")));
+                }
+                self.require_settled(running)?;
+                let member = RingMember {
+                    node,
+                    weight: info.weight,
+                    zone: info.zone.clone(),
+                };
+                let next = ring.join(member).map_err(|e| refuse(e.to_string()))?;
+                (next, node, MemberStatus::Valid)
+            }
+            Change::Leave(node) => {
+                if !ring.contains(node) {
+                    return Err(refuse(format!("{node} is not in the ring")));
+                }
+                self.require_settled(running)?;
+                let next = ring.leave(node).map_err(|e| refuse(e.to_string()))?;
+                (next, node, MemberStatus::Leaving)
+            }
         };
-        let next = ring.join(member).map_err(|e| refuse(e.to_string()))?;
-        Ok(self.change_ring(local, next, node, MemberStatus::Valid, out))
-    }
-
-    /// Operator: take a member out of the ring (next epoch); its partitions move first.
-    pub fn leave<S: Store>(
-        &mut self,
-        local: &mut Local<S>,
-        node: NodeId,
-        running: usize,
-        out: &mut Vec<Output>,
-    ) -> Result<u64, Failure> {
-        let ring = self.ring().ok_or(Failure::NotReady)?;
-        if !ring.contains(node) {
-            return Err(refuse(format!("{node} is not in the ring")));
-        }
-        self.require_settled(running)?;
-        let next = ring.leave(node).map_err(|e| refuse(e.to_string()))?;
-        Ok(self.change_ring(local, next, node, MemberStatus::Leaving, out))
+        Ok(self.change_ring(local, next, node, status, out))
     }
 
     fn require_settled(&self, running: usize) -> Result<(), Failure> {

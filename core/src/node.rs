@@ -30,7 +30,7 @@
 use crate::antientropy::{AntiEntropy, Page, ReceivedSync};
 use crate::coordinator::{Origin, RequestInvariantError, Requests, Routing};
 use crate::detector::FailureDetector;
-use crate::gossip::{Cluster, LoadError};
+use crate::gossip::{Change, Cluster, LoadError};
 use crate::handoff::Handoff;
 use crate::local::{Local, LocalInvariantError};
 use crate::membership::{Membership, MembershipError};
@@ -176,8 +176,14 @@ impl<S: Store> Node<S> {
     ) {
         let running = self.transfers.running(self.cluster.membership());
         let changed = match command {
-            Command::Join { node } => self.cluster.join(&mut self.local, node, running, out),
-            Command::Leave { node } => self.cluster.leave(&mut self.local, node, running, out),
+            Command::Join { node } => {
+                let change = Change::Join(node);
+                self.cluster.change(&mut self.local, change, running, out)
+            }
+            Command::Leave { node } => {
+                let change = Change::Leave(node);
+                self.cluster.change(&mut self.local, change, running, out)
+            }
             command => {
                 let routing = Routing {
                     membership: self.cluster.membership(),

@@ -388,15 +388,7 @@ impl Siblings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::NodeId;
-
-    fn actor(node: u32) -> ActorId {
-        ActorId::new(NodeId(node), 0)
-    }
-
-    fn vv(entries: &[(u32, u64)]) -> VersionVector {
-        VersionVector::from_entries(entries.iter().map(|(n, c)| (actor(*n), *c))).unwrap()
-    }
+    use crate::clock::fixtures::{actor, vv};
 
     fn value(text: &str) -> Content {
         Content::Value(text.as_bytes().to_vec())

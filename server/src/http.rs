@@ -61,7 +61,7 @@ use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use base64::Engine as _;
 use dynamo_core::clock::VersionVector;
-use dynamo_core::message::Quorum;
+use dynamo_core::message::{Failure, Quorum};
 use dynamo_core::types::{limits, NodeId};
 use dynamo_core::version::{Content, Siblings};
 use http_body_util::LengthLimitError;
@@ -254,20 +254,19 @@ impl ApiError {
             ApiError::Forbidden { .. } => return StatusCode::FORBIDDEN,
         };
         match error {
-            ServiceError::QuorumNotReached { .. }
-            | ServiceError::Timeout { .. }
-            | ServiceError::NotReady
-            | ServiceError::Overloaded { .. }
+            ServiceError::Failed(Failure::QuorumNotReached { .. })
+            | ServiceError::Failed(Failure::Timeout { .. })
+            | ServiceError::Failed(Failure::NotReady)
+            | ServiceError::Failed(Failure::Overloaded { .. })
             | ServiceError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ServiceError::KeyTooLarge { .. } | ServiceError::ValueTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            ServiceError::Failed(Failure::KeyTooLarge { .. })
+            | ServiceError::ValueTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::BadContext(_)
-            | ServiceError::BadQuorum { .. }
-            | ServiceError::EmptyKey
+            | ServiceError::Failed(Failure::BadQuorum { .. })
+            | ServiceError::Failed(Failure::EmptyKey | Failure::Version(_))
             | ServiceError::Refused(_) => StatusCode::BAD_REQUEST,
-            ServiceError::Membership { .. } => StatusCode::CONFLICT,
-            ServiceError::Storage { .. } | ServiceError::UnexpectedReply(_) => {
+            ServiceError::Failed(Failure::Membership { .. }) => StatusCode::CONFLICT,
+            ServiceError::Failed(Failure::Storage { .. }) | ServiceError::UnexpectedReply(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -297,16 +296,16 @@ impl ApiError {
         };
         match self {
             ApiError::Service(
-                ServiceError::QuorumNotReached { needed, received }
-                | ServiceError::Timeout { needed, received },
+                ServiceError::Failed(Failure::QuorumNotReached { needed, received })
+                | ServiceError::Failed(Failure::Timeout { needed, received }),
             ) => (document.needed, document.received) = (Some(*needed), Some(*received)),
-            ApiError::Service(ServiceError::KeyTooLarge { size, max }) => {
+            ApiError::Service(ServiceError::Failed(Failure::KeyTooLarge { size, max })) => {
                 (document.size, document.max) = (Some(*size), Some(*max));
             }
             ApiError::Service(ServiceError::ValueTooLarge { size, max }) => {
                 (document.size, document.max) = (*size, Some(*max));
             }
-            ApiError::Service(ServiceError::Overloaded { in_flight, max }) => {
+            ApiError::Service(ServiceError::Failed(Failure::Overloaded { in_flight, max })) => {
                 (document.in_flight, document.max) = (Some(*in_flight), Some(*max));
             }
             _ => {}
@@ -667,10 +666,10 @@ mod tests {
     fn service_errors_map_to_documented_statuses_kinds_and_numbers() {
         let cases = [
             (
-                ServiceError::QuorumNotReached {
+                ServiceError::Failed(Failure::QuorumNotReached {
                     needed: 3,
                     received: 2,
-                },
+                }),
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
             (
@@ -685,7 +684,7 @@ mod tests {
                 StatusCode::BAD_REQUEST,
             ),
             (
-                ServiceError::Membership { reason: "x".into() },
+                ServiceError::Failed(Failure::Membership { reason: "x".into() }),
                 StatusCode::CONFLICT,
             ),
             (ServiceError::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
@@ -700,10 +699,10 @@ mod tests {
             assert_eq!(document.error, error.to_string());
             assert_eq!(document.kind, error.kind());
         }
-        let quorum = ApiError::from(ServiceError::QuorumNotReached {
+        let quorum = ApiError::from(ServiceError::Failed(Failure::QuorumNotReached {
             needed: 3,
             received: 2,
-        });
+        }));
         let document = quorum.document();
         assert_eq!((document.needed, document.received), (Some(3), Some(2)));
         let large = ApiError::from(ServiceError::ValueTooLarge {

@@ -89,37 +89,18 @@ pub enum BadContext {
 /// lowercase and carry the numbers; both ports show exactly this text.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ServiceError {
-    #[error("quorum not reached: needed {needed}, got {received}")]
-    QuorumNotReached { needed: usize, received: usize },
-    #[error("timed out: needed {needed}, got {received}")]
-    Timeout { needed: usize, received: usize },
-    #[error("key too large: {size} bytes, max {max}")]
-    KeyTooLarge { size: usize, max: usize },
+    /// A failure the core reported (quorum, timeout, limits, readiness, storage,
+    /// membership): its text is the core's own.
+    #[error(transparent)]
+    Failed(Failure),
     /// `size` is unknown when a body without a declared length outgrew the limit.
     #[error("{}", value_too_large(*.size, *.max))]
     ValueTooLarge { size: Option<usize>, max: usize },
-    #[error("key is empty")]
-    EmptyKey,
     #[error("bad context: {0}")]
     BadContext(#[from] BadContext),
-    #[error("bad quorum: n={replication_factor} r={read_quorum} w={write_quorum} (need 1 <= r,w <= n <= {max})")]
-    BadQuorum {
-        replication_factor: usize,
-        read_quorum: usize,
-        write_quorum: usize,
-        max: usize,
-    },
     /// A write the versioning rules refuse (too many siblings, a context too large...).
     #[error("{0}")]
     Refused(VersionError),
-    #[error("node is not ready: it has no ring yet (not joined)")]
-    NotReady,
-    #[error("overloaded: {in_flight} requests in flight, max {max}")]
-    Overloaded { in_flight: usize, max: usize },
-    #[error("storage failed: {message}")]
-    Storage { message: String },
-    #[error("membership change refused: {reason}")]
-    Membership { reason: String },
     /// The driver stopped: the node is shutting down or its storage failed.
     #[error("the node is shutting down")]
     Unavailable,
@@ -140,16 +121,18 @@ impl ServiceError {
     /// The stable machine name of the failure (the HTTP body's `kind`).
     pub fn kind(&self) -> &'static str {
         match self {
-            ServiceError::QuorumNotReached { .. } => "quorum_not_reached",
-            ServiceError::Timeout { .. } => "timeout",
-            ServiceError::KeyTooLarge { .. } | ServiceError::ValueTooLarge { .. } => "too_large",
+            ServiceError::Failed(Failure::QuorumNotReached { .. }) => "quorum_not_reached",
+            ServiceError::Failed(Failure::Timeout { .. }) => "timeout",
+            ServiceError::Failed(Failure::KeyTooLarge { .. })
+            | ServiceError::ValueTooLarge { .. } => "too_large",
             ServiceError::BadContext(_) => "bad_context",
-            ServiceError::BadQuorum { .. } => "bad_quorum",
-            ServiceError::EmptyKey | ServiceError::Refused(_) => "bad_request",
-            ServiceError::NotReady => "not_ready",
-            ServiceError::Overloaded { .. } => "overloaded",
-            ServiceError::Storage { .. } => "storage",
-            ServiceError::Membership { .. } => "membership",
+            ServiceError::Failed(Failure::BadQuorum { .. }) => "bad_quorum",
+            ServiceError::Failed(Failure::EmptyKey | Failure::Version(_))
+            | ServiceError::Refused(_) => "bad_request",
+            ServiceError::Failed(Failure::NotReady) => "not_ready",
+            ServiceError::Failed(Failure::Overloaded { .. }) => "overloaded",
+            ServiceError::Failed(Failure::Storage { .. }) => "storage",
+            ServiceError::Failed(Failure::Membership { .. }) => "membership",
             ServiceError::Unavailable => "shutting_down",
             ServiceError::UnexpectedReply(_) => "internal",
         }
@@ -160,13 +143,13 @@ impl ServiceError {
     pub fn is_client_error(&self) -> bool {
         matches!(
             self,
-            ServiceError::KeyTooLarge { .. }
+            ServiceError::Failed(Failure::KeyTooLarge { .. })
                 | ServiceError::ValueTooLarge { .. }
-                | ServiceError::EmptyKey
+                | ServiceError::Failed(Failure::EmptyKey | Failure::Version(_))
                 | ServiceError::BadContext(_)
-                | ServiceError::BadQuorum { .. }
+                | ServiceError::Failed(Failure::BadQuorum { .. })
                 | ServiceError::Refused(_)
-                | ServiceError::Membership { .. }
+                | ServiceError::Failed(Failure::Membership { .. })
         )
     }
 }
@@ -174,12 +157,6 @@ impl ServiceError {
 impl From<Failure> for ServiceError {
     fn from(failure: Failure) -> Self {
         match failure {
-            Failure::QuorumNotReached { needed, received } => {
-                ServiceError::QuorumNotReached { needed, received }
-            }
-            Failure::Timeout { needed, received } => ServiceError::Timeout { needed, received },
-            Failure::KeyTooLarge { size, max } => ServiceError::KeyTooLarge { size, max },
-            Failure::EmptyKey => ServiceError::EmptyKey,
             Failure::Version(VersionError::ValueTooLarge { size, max }) => {
                 ServiceError::ValueTooLarge {
                     size: Some(size),
@@ -187,21 +164,7 @@ impl From<Failure> for ServiceError {
                 }
             }
             Failure::Version(refused) => ServiceError::Refused(refused),
-            Failure::BadQuorum {
-                replication_factor,
-                read_quorum,
-                write_quorum,
-                max,
-            } => ServiceError::BadQuorum {
-                replication_factor,
-                read_quorum,
-                write_quorum,
-                max,
-            },
-            Failure::NotReady => ServiceError::NotReady,
-            Failure::Overloaded { in_flight, max } => ServiceError::Overloaded { in_flight, max },
-            Failure::Storage { message } => ServiceError::Storage { message },
-            Failure::Membership { reason } => ServiceError::Membership { reason },
+            other => ServiceError::Failed(other),
         }
     }
 }

@@ -419,8 +419,27 @@ mod redis_rs {
         version.map_or("?".into(), |v| v.trim_matches('"').to_string())
     }
 
+    /// redis-rs's one non-default option here: a 10 s response timeout. Its default,
+    /// 500 ms, is shorter than a durable write takes on this 2-core machine while CI
+    /// runs everything else beside it (the matrix failed with "timed out" at a load
+    /// average of 8); the other libraries wait without a deadline by default.
+    const RESPONSE_TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
+
     async fn manager(url: &str) -> redis::RedisResult<ConnectionManager> {
-        redis::Client::open(url)?.get_connection_manager().await
+        let config =
+            redis::aio::ConnectionManagerConfig::new().set_response_timeout(RESPONSE_TIMEOUT);
+        redis::Client::open(url)?
+            .get_connection_manager_with_config(config)
+            .await
+    }
+
+    async fn multiplexed(
+        client: &redis::Client,
+    ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(RESPONSE_TIMEOUT);
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
     }
 
     pub fn session(open: &mut Cluster, secured: &Cluster) -> Outcome {
@@ -552,7 +571,7 @@ mod redis_rs {
 
     async fn auth(port: u16) -> redis::RedisResult<()> {
         let open = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-        let mut anonymous = open.get_multiplexed_async_connection().await?;
+        let mut anonymous = multiplexed(&open).await?;
         let refused = anonymous
             .get::<_, Option<String>>("rs:k")
             .await
@@ -562,17 +581,12 @@ mod redis_rs {
             "{refused}"
         );
         let wrong = redis::Client::open(format!("redis://{USER}:wrong@127.0.0.1:{port}/"))?;
-        let refused = wrong
-            .get_multiplexed_async_connection()
-            .await
-            .expect_err("WRONGPASS");
+        let refused = multiplexed(&wrong).await.expect_err("WRONGPASS");
         // redis-rs reports WRONGPASS by kind, without the server's text.
         let kind = refused.kind();
         assert_eq!(kind, redis::ErrorKind::AuthenticationFailed, "{refused}");
         let url = format!("redis://{USER}:{PASSWORD}@127.0.0.1:{port}/");
-        let mut secured = redis::Client::open(url)?
-            .get_multiplexed_async_connection()
-            .await?;
+        let mut secured = multiplexed(&redis::Client::open(url)?).await?;
         let () = secured.set("rs:auth", "yes").await?;
         assert_eq!(secured.get::<_, String>("rs:auth").await?, "yes");
         Ok(())

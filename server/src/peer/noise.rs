@@ -200,12 +200,7 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     credentials: &Credentials,
 ) -> Result<Session, PeerError> {
-    let ours = Hello::ours();
-    let (theirs, their_bytes) = exchange_hellos(stream, &ours).await?;
-    let capabilities = ours.agree(&theirs)?;
-    let prologue = prologue(&ours.encode(), &their_bytes);
-    let builder = builder(credentials, &prologue)?;
-    let mut noise = builder.build_initiator().map_err(PeerError::Noise)?;
+    let (mut noise, capabilities) = negotiate(stream, credentials, Role::Initiator).await?;
     write_message(stream, &mut noise, &[]).await?;
     let claimed = read_message(stream, &mut noise).await?;
     let peer = identity(&claimed, credentials)?;
@@ -227,12 +222,7 @@ pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     credentials: &Credentials,
 ) -> Result<Session, PeerError> {
-    let ours = Hello::ours();
-    let (theirs, their_bytes) = exchange_hellos(stream, &ours).await?;
-    let capabilities = ours.agree(&theirs)?;
-    let prologue = prologue(&their_bytes, &ours.encode());
-    let builder = builder(credentials, &prologue)?;
-    let mut noise = builder.build_responder().map_err(PeerError::Noise)?;
+    let (mut noise, capabilities) = negotiate(stream, credentials, Role::Responder).await?;
     let first = read_message(stream, &mut noise).await?;
     if !first.is_empty() {
         return Err(PeerError::NotAPeer(
@@ -248,6 +238,36 @@ pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     session.seal(&[], &mut proof)?;
     stream.write_all(&proof).await?;
     Ok(session)
+}
+
+/// Which side of the handshake this node plays.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Initiator,
+    Responder,
+}
+
+/// Both sides' first steps: exchange hellos, agree on capabilities, and build the
+/// handshake state over a prologue of both hellos (the dialer's first).
+async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    credentials: &Credentials,
+    role: Role,
+) -> Result<(snow::HandshakeState, u64), PeerError> {
+    let ours = Hello::ours();
+    let (theirs, their_bytes) = exchange_hellos(stream, &ours).await?;
+    let capabilities = ours.agree(&theirs)?;
+    let (dialer, listener) = match role {
+        Role::Initiator => (ours.encode(), their_bytes),
+        Role::Responder => (their_bytes, ours.encode()),
+    };
+    let prologue = prologue(&dialer, &listener);
+    let builder = builder(credentials, &prologue)?;
+    let noise = match role {
+        Role::Initiator => builder.build_initiator(),
+        Role::Responder => builder.build_responder(),
+    };
+    Ok((noise.map_err(PeerError::Noise)?, capabilities))
 }
 
 /// Send our hello, then read the peer's (both sides send first: no deadlock, as a

@@ -6,11 +6,12 @@ use crate::auth::{Identity, Role};
 #[test]
 fn service_failures_read_as_on_http() {
     use crate::service::{BadContext, ServiceError};
+    use dynamo_core::message::Failure;
     let failures = [
-        ServiceError::QuorumNotReached {
+        ServiceError::Failed(Failure::QuorumNotReached {
             needed: 2,
             received: 1,
-        },
+        }),
         ServiceError::ValueTooLarge {
             size: Some(9),
             max: 8,
@@ -23,10 +24,10 @@ fn service_failures_read_as_on_http() {
         let http = crate::http::ApiError::from(failure).document();
         assert_eq!(resp, Value::Error(format!("ERR {}", http.error)));
     }
-    let quorum = CommandError::from(ServiceError::QuorumNotReached {
+    let quorum = CommandError::from(ServiceError::Failed(Failure::QuorumNotReached {
         needed: 2,
         received: 1,
-    });
+    }));
     let text = "ERR quorum not reached: needed 2, got 1";
     assert_eq!(quorum.reply(), Value::Error(text.into()));
     let arity = CommandError::Arity("get".into()).reply();
