@@ -1,0 +1,309 @@
+//! Hinted handoff's laws (Dynamo §4.6), on real nodes whose every message and timer
+//! this test delivers by hand, so each interleaving is exact and needs no seed.
+//!
+//! - A hint deleted on the acknowledgement of an older delivery would lose the newer
+//!   write merged into it since: the hint must survive, and later reach its home.
+//!   (Kills `on_handoff_ok`'s `current == siblings` replaced by `true`.)
+//! - An acknowledgement that matches no delivery deletes nothing.
+#![cfg(feature = "sim")]
+
+mod common;
+
+use common::n;
+use dynamo_core::clock::VersionVector;
+use dynamo_core::message::{Command, Input, Message, Output, Quorum, Reply, Timer};
+use dynamo_core::node::{member, Node, NodeConfig};
+use dynamo_core::store::{HintKey, MemoryStore, Store};
+use dynamo_core::types::NodeId;
+use dynamo_core::version::{Content, Siblings};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Real nodes on a network this test drives: nothing is delivered, and no timer
+/// fires, unless the test says so.
+struct Net {
+    nodes: BTreeMap<NodeId, Node<MemoryStore>>,
+    /// Messages sent and not yet delivered, in send order: (from, to, message).
+    wire: VecDeque<(NodeId, NodeId, Message)>,
+    /// Request deadlines armed and not cancelled: (node, request).
+    deadlines: BTreeSet<(NodeId, u64)>,
+    replies: BTreeMap<u64, Reply>,
+    /// Nodes whose incoming messages are dropped (down, as far as the others can tell).
+    down: BTreeSet<NodeId>,
+    next_request: u64,
+}
+
+impl Net {
+    fn new(nodes: u32) -> Self {
+        let members: BTreeMap<NodeId, _> = (1..=nodes)
+            .map(|id| (n(id), member(&format!("node-{id}"), 1)))
+            .collect();
+        let mut net = Self {
+            nodes: BTreeMap::new(),
+            wire: VecDeque::new(),
+            deadlines: BTreeSet::new(),
+            replies: BTreeMap::new(),
+            down: BTreeSet::new(),
+            next_request: 0,
+        };
+        for id in members.keys() {
+            let config = NodeConfig {
+                initial_members: members.clone(),
+                me: members[id].clone(),
+                seed: u64::from(id.0),
+                ..common::config()
+            };
+            let mut node = Node::new(*id, config, MemoryStore::new()).expect("node starts");
+            node.store_mut().sync().expect("memory store syncs");
+            node.start(); // periodic timers: fired only by hand here
+            net.nodes.insert(*id, node);
+        }
+        net
+    }
+
+    fn node(&self, id: NodeId) -> &Node<MemoryStore> {
+        &self.nodes[&id]
+    }
+
+    fn input(&mut self, at: NodeId, input: Input) {
+        let node = self.nodes.get_mut(&at).expect("a node of the cluster");
+        let outputs = node.step(input);
+        node.store_mut().sync().expect("memory store syncs");
+        for output in outputs {
+            match output {
+                Output::Send { to, message } => self.wire.push_back((at, to, message)),
+                Output::Reply { request, reply } => {
+                    self.replies.insert(request, reply);
+                }
+                Output::SetTimer {
+                    timer: Timer::Request(request),
+                    ..
+                } => {
+                    self.deadlines.insert((at, request));
+                }
+                Output::CancelTimer {
+                    timer: Timer::Request(request),
+                } => {
+                    self.deadlines.remove(&(at, request));
+                }
+                Output::SetTimer { .. } | Output::CancelTimer { .. } => {}
+            }
+        }
+    }
+
+    fn put(&mut self, at: NodeId, key: &[u8], context: VersionVector, value: &[u8]) -> u64 {
+        self.next_request += 1;
+        let command = Command::Put {
+            key: key.to_vec(),
+            context,
+            content: Content::Value(value.to_vec()),
+            quorum: Quorum::default(),
+        };
+        let request = self.next_request;
+        self.input(at, Input::Client { request, command });
+        request
+    }
+
+    /// Deliver, in send order, every message `pass` lets through (and those they
+    /// cause), until none is left; messages to down nodes are dropped.
+    fn deliver(&mut self, pass: impl Fn(NodeId, NodeId, &Message) -> bool) {
+        while let Some(index) = self
+            .wire
+            .iter()
+            .position(|(from, to, message)| pass(*from, *to, message))
+        {
+            let (from, to, message) = self.wire.remove(index).expect("found");
+            if !self.down.contains(&to) {
+                self.input(to, Input::Peer { from, message });
+            }
+        }
+    }
+
+    fn deliver_all(&mut self) {
+        self.deliver(|_, _, _| true);
+    }
+
+    /// Fire every armed request deadline of `at`.
+    fn expire_requests(&mut self, at: NodeId) {
+        let due: Vec<u64> = self
+            .deadlines
+            .iter()
+            .filter(|(node, _)| *node == at)
+            .map(|(_, request)| *request)
+            .collect();
+        for request in due {
+            self.deadlines.remove(&(at, request));
+            self.input(at, Input::Timeout(Timer::Request(request)));
+        }
+    }
+
+    fn context(&self, request: u64) -> VersionVector {
+        match self.replies.get(&request) {
+            Some(Reply::Put { context, .. }) => context.clone(),
+            other => panic!("expected a put's reply, got {other:?}"),
+        }
+    }
+
+    fn hint(&self, holder: NodeId, hint: &HintKey) -> Option<Siblings> {
+        self.node(holder)
+            .store()
+            .hint(hint)
+            .expect("memory store reads")
+    }
+}
+
+fn values(siblings: &Siblings) -> Vec<Vec<u8>> {
+    siblings.values().map(<[u8]>::to_vec).collect()
+}
+
+/// Where a key's hinted write goes: four nodes, N=3; `coordinator` and `up` are homes,
+/// `down` is the home that fails, `fallback` the fourth node, which takes its hints.
+struct Roles {
+    coordinator: NodeId,
+    up: NodeId,
+    down: NodeId,
+    fallback: NodeId,
+    hint: HintKey,
+}
+
+fn roles(net: &Net, key: &[u8]) -> Roles {
+    let ring = net.node(n(1)).membership().ring().expect("a ring").clone();
+    let partition = ring.partition_of_key(key);
+    let list = ring.preference_list(partition).nodes().to_vec();
+    let (coordinator, up, down, fallback) = (list[0], list[1], list[2], list[3]);
+    let hint = HintKey {
+        target: down,
+        partition,
+        key: key.to_vec(),
+    };
+    Roles {
+        coordinator,
+        up,
+        down,
+        fallback,
+        hint,
+    }
+}
+
+/// The fallback holds a hint for `down` with the first version: the coordinator
+/// suspects `down` (a put to it timed out) and routed the next put to the fallback.
+fn hinted_write(net: &mut Net, key: &[u8], roles: &Roles) -> u64 {
+    net.down.insert(roles.down);
+    let first = net.put(roles.coordinator, key, VersionVector::new(), b"v0");
+    net.deliver_all();
+    net.expire_requests(roles.coordinator);
+    assert!(
+        net.node(roles.coordinator)
+            .suspected()
+            .contains(&roles.down),
+        "a home silent past the deadline is suspected"
+    );
+    let context = net.context(first);
+    let second = net.put(roles.coordinator, key, context, b"v1");
+    net.deliver_all();
+    assert!(matches!(net.replies.get(&second), Some(Reply::Put { .. })));
+    let held = net.hint(roles.fallback, &roles.hint).expect("a hint");
+    assert_eq!(values(&held), vec![b"v1".to_vec()]);
+    second
+}
+
+#[test]
+fn a_hint_updated_after_its_delivery_was_sent_survives_the_older_ack_and_reaches_its_home() {
+    let mut net = Net::new(4);
+    let key = b"cart";
+    let roles = roles(&net, key);
+    let second = hinted_write(&mut net, key, &roles);
+
+    // The home recovers; the fallback's handoff round sends it the hint (v1).
+    net.down.remove(&roles.down);
+    net.input(roles.fallback, Input::Timeout(Timer::Handoff));
+    let is_handoff = |from: NodeId, to: NodeId, m: &Message| {
+        from == roles.fallback && to == roles.down && matches!(m, Message::Handoff { .. })
+    };
+    assert_eq!(
+        net.wire
+            .iter()
+            .filter(|(from, to, m)| is_handoff(*from, *to, m))
+            .count(),
+        1,
+        "one delivery of the hint is on the wire"
+    );
+
+    // Before that delivery arrives, a newer put (v2) is merged into the same hint: the
+    // coordinator still suspects the home, so v2 goes to the fallback as well.
+    let context = net.context(second);
+    let third = net.put(roles.coordinator, key, context, b"v2");
+    net.deliver(|from, to, m| !is_handoff(from, to, m));
+    assert!(matches!(net.replies.get(&third), Some(Reply::Put { .. })));
+    let merged = net.hint(roles.fallback, &roles.hint).expect("the hint");
+    assert_eq!(values(&merged), vec![b"v2".to_vec()], "v2 supersedes v1");
+
+    // The home stores v1 and acknowledges it: that ack must not delete the hint (v2).
+    net.deliver_all();
+    let home = net
+        .node(roles.down)
+        .store()
+        .get(roles.hint.partition, key)
+        .unwrap();
+    assert_eq!(values(&home.unwrap()), vec![b"v1".to_vec()]);
+    let kept = net.hint(roles.fallback, &roles.hint);
+    assert_eq!(
+        kept.as_ref().map(values),
+        Some(vec![b"v2".to_vec()]),
+        "the ack of v1 deleted the hint that holds v2"
+    );
+    assert_eq!(net.node(roles.fallback).stats().hints_delivered, 0);
+
+    // The next handoff round delivers v2; its ack deletes the hint.
+    net.input(roles.fallback, Input::Timeout(Timer::Handoff));
+    net.deliver_all();
+    let home = net
+        .node(roles.down)
+        .store()
+        .get(roles.hint.partition, key)
+        .unwrap();
+    assert_eq!(
+        values(&home.unwrap()),
+        vec![b"v2".to_vec()],
+        "v2 reached home"
+    );
+    assert_eq!(net.hint(roles.fallback, &roles.hint), None);
+    assert_eq!(net.node(roles.fallback).store().hint_count().unwrap(), 0);
+    assert_eq!(net.node(roles.fallback).stats().hints_delivered, 1);
+    assert_eq!(net.node(roles.fallback).background_in_flight(), 0);
+}
+
+#[test]
+fn an_ack_from_another_node_or_for_another_request_deletes_no_hint() {
+    let mut net = Net::new(4);
+    let key = b"cart";
+    let roles = roles(&net, key);
+    hinted_write(&mut net, key, &roles);
+    net.down.remove(&roles.down);
+    net.input(roles.fallback, Input::Timeout(Timer::Handoff));
+    let request = net
+        .wire
+        .iter()
+        .find_map(|(_, to, m)| match m {
+            Message::Handoff { request, .. } if *to == roles.down => Some(*request),
+            _ => None,
+        })
+        .expect("a delivery on the wire");
+    let ignored = net.node(roles.fallback).stats().ignored_messages;
+    // The right request from the wrong node, and the wrong request from the right one.
+    let forged = [(roles.up, request), (roles.down, request + 1_000)];
+    for (from, request) in forged {
+        let message = Message::HandoffOk { request };
+        net.input(roles.fallback, Input::Peer { from, message });
+    }
+    assert!(net.hint(roles.fallback, &roles.hint).is_some());
+    assert_eq!(
+        net.node(roles.fallback).stats().ignored_messages,
+        ignored + 2,
+        "both forged acks are ignored and counted"
+    );
+    assert_eq!(net.node(roles.fallback).background_in_flight(), 1);
+    // The genuine ack deletes it.
+    net.deliver_all();
+    assert_eq!(net.hint(roles.fallback, &roles.hint), None);
+    assert_eq!(net.node(roles.fallback).background_in_flight(), 0);
+}
