@@ -307,3 +307,76 @@ fn an_ack_from_another_node_or_for_another_request_deletes_no_hint() {
     assert_eq!(net.hint(roles.fallback, &roles.hint), None);
     assert_eq!(net.node(roles.fallback).background_in_flight(), 0);
 }
+
+/// Handoff messages on the wire for `hint`'s key.
+fn deliveries_on_wire(net: &Net, hint: &HintKey) -> usize {
+    net.wire
+        .iter()
+        .filter(|(_, _, m)| matches!(m, Message::Handoff { hint: h, .. } if h == hint))
+        .count()
+}
+
+/// A hint is sent once and then waits for its answer: a second handoff round while
+/// the delivery is in flight sends nothing more. (Kills `Handoff::round`'s
+/// `healthy(target) && !in_flight` replaced by `||`.)
+#[test]
+fn at_most_one_delivery_of_a_hint_is_in_flight() {
+    let mut net = Net::new(4);
+    let roles = roles(&net, b"cart");
+    hinted_write(&mut net, b"cart", &roles);
+    net.down.remove(&roles.down);
+    net.input(roles.fallback, Input::Timeout(Timer::Handoff));
+    net.input(roles.fallback, Input::Timeout(Timer::Handoff));
+    assert_eq!(deliveries_on_wire(&net, &roles.hint), 1);
+    assert_eq!(net.node(roles.fallback).background_in_flight(), 1);
+    net.deliver_all();
+    assert_eq!(net.hint(roles.fallback, &roles.hint), None);
+}
+
+/// Two keys of one partition, in key order.
+fn two_keys_of_one_partition(net: &Net) -> (Vec<u8>, Vec<u8>) {
+    let ring = net.node(n(1)).membership().ring().expect("a ring").clone();
+    let first = b"k0".to_vec();
+    let partition = ring.partition_of_key(&first);
+    let second = (1u32..)
+        .map(|i| format!("k{i}").into_bytes())
+        .find(|key| ring.partition_of_key(key) == partition)
+        .expect("keys spread over every partition");
+    let mut keys = [first, second];
+    keys.sort();
+    let [low, high] = keys;
+    (low, high)
+}
+
+/// A scan of the hint store that ended (fewer hints than a scan's worth) starts the
+/// next round from the beginning: a hint written behind the last one offered is
+/// offered at once. (Kills `Handoff::round`'s `hints.len() == HANDOFF_SCAN_MAX`
+/// guard replaced by `true`: the next round would start after the last hint seen.)
+#[test]
+fn a_hint_written_behind_the_last_scan_is_offered_at_the_next_round() {
+    let mut net = Net::new(4);
+    let (low, high) = two_keys_of_one_partition(&net);
+    let roles = roles(&net, &high);
+    hinted_write(&mut net, &high, &roles);
+    net.down.remove(&roles.down);
+    net.input(roles.fallback, Input::Timeout(Timer::Handoff));
+    net.deliver_all();
+    assert_eq!(net.hint(roles.fallback, &roles.hint), None, "delivered");
+    // The coordinator still suspects the home: the next put's hint lands on the
+    // fallback, at a key before the one the last scan ended on.
+    net.put(roles.coordinator, &low, VersionVector::new(), b"low");
+    net.deliver_all();
+    let low_hint = HintKey {
+        key: low.clone(),
+        ..roles.hint.clone()
+    };
+    assert!(net.hint(roles.fallback, &low_hint).is_some());
+    net.input(roles.fallback, Input::Timeout(Timer::Handoff));
+    assert_eq!(
+        deliveries_on_wire(&net, &low_hint),
+        1,
+        "the next round offers the new hint"
+    );
+    net.deliver_all();
+    assert_eq!(net.node(roles.fallback).store().hint_count().unwrap(), 0);
+}
