@@ -415,24 +415,25 @@ fn after_random_faults_heal_suspicion_hints_background_requests_and_divergence_a
 ) {
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(seed) => vec![seed.parse().expect("SIM_SEED is a number")],
-        Err(_) => (0..12).collect(),
+        Err(_) => (0..16).collect(),
     };
     for seed in seeds {
         let config = config();
         let mut sim = faulty_run(seed, config.clone());
-        let settled = settle(&mut sim, 20_000);
+        let settled = settle(&mut sim, 10_000);
         println!("seed {seed}: {settled:?}");
         let replay = format!(
             "seed {seed}: {settled:?}\nreplay: SIM_SEED={seed} cargo test -p dynamo-core --all-features --test sim_liveness after_random"
         );
-        assert!(settled.suspicion_ms <= 2_000, "suspicion: {replay}");
+        // Bounds about twice the worst of 300 seeds (570, 670, 670, 810, 3060 ms).
+        assert!(settled.suspicion_ms <= 1_000, "suspicion: {replay}");
         assert!(
-            settled.background_ms <= 4_000,
+            settled.background_ms <= 1_500,
             "background requests: {replay}"
         );
-        assert!(settled.hints_ms <= 5_000, "hints: {replay}");
-        assert!(settled.transfers_ms <= 8_000, "transfers: {replay}");
-        assert!(settled.diverged_ms <= 15_000, "divergence: {replay}");
+        assert!(settled.hints_ms <= 1_500, "hints: {replay}");
+        assert!(settled.transfers_ms <= 2_000, "transfers: {replay}");
+        assert!(settled.diverged_ms <= 6_000, "divergence: {replay}");
         let violations = check(&sim);
         assert!(violations.is_empty(), "{violations:?}\n{replay}");
     }
