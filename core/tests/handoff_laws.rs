@@ -5,6 +5,10 @@
 //!   write merged into it since: the hint must survive, and later reach its home.
 //!   (Kills `on_handoff_ok`'s `current == siblings` replaced by `true`.)
 //! - An acknowledgement that matches no delivery deletes nothing.
+//! - At most one delivery per hint is in flight.
+//! - A round whose scan ended starts the next one from the beginning of the store.
+//!
+//! (`sim_handoff_paging.rs` covers a hint store larger than one scan.)
 #![cfg(feature = "sim")]
 
 mod common;
