@@ -17,8 +17,8 @@
 #     law tests, the simulator tests and sweep, the model checker's bounded checks;
 #   server/src/resp.rs and server/src/peer.rs by the server's unit tests (`--lib`),
 #     never its process-level tests.
-# The simulator sweep runs SIM_SEEDS seeds per shape (default here 100, not 1000) so a
-# mutant costs about a minute and a half on two cores, not five.
+# The simulator sweep runs 100 seeds per shape, not 1000 (MUTANTS_SIM_SEEDS=N to
+# change it), so that a surviving mutant's test run takes about 80 s, not 5 minutes.
 #
 # One build and one test run at a time (-j 1): the machine has two cores. Builds go to
 # target/mutants-build (kept between runs, so only the workspace crates are rebuilt).
@@ -55,7 +55,8 @@ if [ "$(cargo mutants --version 2>/dev/null || true)" != "cargo-mutants $CARGO_M
   cargo install cargo-mutants --locked --version "$CARGO_MUTANTS_VERSION"
 fi
 
-export SIM_SEEDS="${SIM_SEEDS:-100}"
+# Not the caller's SIM_SEEDS: the counts must not depend on who calls.
+export SIM_SEEDS="${MUTANTS_SIM_SEEDS:-100}"
 export CARGO_TARGET_DIR="${MUTANTS_TARGET_DIR:-$PWD/target/mutants-build}"
 
 # A file under server/ selects the server's set.
@@ -79,7 +80,9 @@ case "$mode" in
 esac
 for file in "${files[@]}"; do args+=(--file "$file"); done
 
-name="${MUTANTS_NAME:-$mode}"
+name="$mode"
+for file in "${files[@]}"; do name="$name-$(basename "$file" .rs)"; done
+name="${MUTANTS_NAME:-$name}"
 if [ -n "$shard" ]; then
   args+=(--shard "$shard")
   name="$name-shard-${shard/\//-of-}"
