@@ -7,6 +7,11 @@
 //! - An acknowledgement that matches no delivery deletes nothing.
 //! - At most one delivery per hint is in flight.
 //! - A round whose scan ended starts the next one from the beginning of the store.
+//! - A refused delivery is forgotten at once and offered again; a refused ping no
+//!   longer holds back the next probe; a refusal for no request is ignored.
+//! - A delivery addressed to another node is ignored.
+//!
+//! The nodes run on `FlakyStore`, a memory store whose writes can be made to fail.
 //!
 //! (`sim_handoff_paging.rs` covers a hint store larger than one scan.)
 #![cfg(feature = "sim")]
@@ -15,17 +20,94 @@ mod common;
 
 use common::n;
 use dynamo_core::clock::VersionVector;
-use dynamo_core::message::{Command, Input, Message, Output, Quorum, Reply, Timer};
+use dynamo_core::message::{Command, Input, Message, Output, Quorum, RefuseReason, Reply, Timer};
 use dynamo_core::node::{member, Node, NodeConfig};
-use dynamo_core::store::{HintKey, MemoryStore, Store};
-use dynamo_core::types::NodeId;
+use dynamo_core::store::{HintKey, MemoryStore, Store, StoreError};
+use dynamo_core::types::{Key, NodeId, PartitionId};
 use dynamo_core::version::{Content, Siblings};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A memory store whose writes fail while `failing` is set (a full or broken disk).
+#[derive(Debug, Default)]
+struct FlakyStore {
+    inner: MemoryStore,
+    failing: bool,
+}
+
+impl FlakyStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.failing {
+            return Err(StoreError::new("disk says no"));
+        }
+        Ok(())
+    }
+}
+
+impl Store for FlakyStore {
+    fn get(&self, partition: PartitionId, key: &[u8]) -> Result<Option<Siblings>, StoreError> {
+        self.inner.get(partition, key)
+    }
+    fn put(
+        &mut self,
+        partition: PartitionId,
+        key: &[u8],
+        value: &Siblings,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put(partition, key, value)
+    }
+    fn scan(
+        &self,
+        partition: PartitionId,
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Key, Siblings)>, StoreError> {
+        self.inner.scan(partition, start_after, limit)
+    }
+    fn partitions(&self) -> Result<Vec<PartitionId>, StoreError> {
+        self.inner.partitions()
+    }
+    fn drop_partition(&mut self, partition: PartitionId) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.drop_partition(partition)
+    }
+    fn hint(&self, hint: &HintKey) -> Result<Option<Siblings>, StoreError> {
+        self.inner.hint(hint)
+    }
+    fn put_hint(&mut self, hint: &HintKey, value: &Siblings) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put_hint(hint, value)
+    }
+    fn remove_hint(&mut self, hint: &HintKey) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.remove_hint(hint)
+    }
+    fn hints(
+        &self,
+        start_after: Option<&HintKey>,
+        limit: usize,
+    ) -> Result<Vec<(HintKey, Siblings)>, StoreError> {
+        self.inner.hints(start_after, limit)
+    }
+    fn hint_count(&self) -> Result<usize, StoreError> {
+        self.inner.hint_count()
+    }
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.meta(name)
+    }
+    fn put_meta(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put_meta(name, value)
+    }
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.inner.sync()
+    }
+}
 
 /// Real nodes on a network this test drives: nothing is delivered, and no timer
 /// fires, unless the test says so.
 struct Net {
-    nodes: BTreeMap<NodeId, Node<MemoryStore>>,
+    nodes: BTreeMap<NodeId, Node<FlakyStore>>,
     /// Messages sent and not yet delivered, in send order: (from, to, message).
     wire: VecDeque<(NodeId, NodeId, Message)>,
     /// Request deadlines armed and not cancelled: (node, request).
@@ -56,7 +138,7 @@ impl Net {
                 seed: u64::from(id.0),
                 ..common::config()
             };
-            let mut node = Node::new(*id, config, MemoryStore::new()).expect("node starts");
+            let mut node = Node::new(*id, config, FlakyStore::default()).expect("node starts");
             node.store_mut().sync().expect("memory store syncs");
             node.start(); // periodic timers: fired only by hand here
             net.nodes.insert(*id, node);
@@ -64,8 +146,12 @@ impl Net {
         net
     }
 
-    fn node(&self, id: NodeId) -> &Node<MemoryStore> {
+    fn node(&self, id: NodeId) -> &Node<FlakyStore> {
         &self.nodes[&id]
+    }
+
+    fn fail_writes(&mut self, id: NodeId, failing: bool) {
+        self.nodes.get_mut(&id).unwrap().store_mut().failing = failing;
     }
 
     fn input(&mut self, at: NodeId, input: Input) {
@@ -383,4 +469,153 @@ fn a_hint_written_behind_the_last_scan_is_offered_at_the_next_round() {
     );
     net.deliver_all();
     assert_eq!(net.node(roles.fallback).store().hint_count().unwrap(), 0);
+}
+
+/// A home whose store fails refuses the delivery; the fallback stops waiting for it at
+/// once (no deadline to sit out) and offers the hint again at its next round. (Kills
+/// `Handoff::forget` -> false and its `d.peer == from` replaced by `!=`.)
+#[test]
+fn a_refused_delivery_is_forgotten_at_once_and_offered_again() {
+    let mut net = Net::new(4);
+    let roles = roles(&net, b"cart");
+    hinted_write(&mut net, b"cart", &roles);
+    net.down.remove(&roles.down);
+    net.fail_writes(roles.down, true);
+    net.input(roles.fallback, Input::Timeout(Timer::Handoff));
+    net.deliver_all();
+    let fallback = net.node(roles.fallback);
+    assert_eq!(
+        fallback.background_in_flight(),
+        0,
+        "the refusal ended the wait"
+    );
+    assert!(
+        net.hint(roles.fallback, &roles.hint).is_some(),
+        "nothing deleted"
+    );
+    assert!(net.node(roles.down).stats().storage_errors >= 1);
+    net.fail_writes(roles.down, false);
+    net.input(roles.fallback, Input::Timeout(Timer::Handoff));
+    assert_eq!(deliveries_on_wire(&net, &roles.hint), 1, "offered again");
+    net.deliver_all();
+    assert_eq!(net.hint(roles.fallback, &roles.hint), None);
+}
+
+/// A refusal that answers no request of the node is ignored and counted, whichever
+/// background machine it could have belonged to. (Kills `Handoff::forget`,
+/// `Transfers::forget` and `FailureDetector::forget` replaced by `true`.)
+#[test]
+fn a_refusal_for_no_request_of_ours_is_ignored_and_counted() {
+    let mut net = Net::new(4);
+    let before = net.node(n(1)).stats().ignored_messages;
+    let reason = RefuseReason::Storage {
+        message: "stray".to_string(),
+    };
+    let message = Message::Refused {
+        request: 424_242,
+        reason,
+    };
+    net.input(
+        n(1),
+        Input::Peer {
+            from: n(2),
+            message,
+        },
+    );
+    assert_eq!(net.node(n(1)).stats().ignored_messages, before + 1);
+}
+
+/// A home that refuses a ping has answered it: the ping is forgotten, so the next time
+/// the peer is suspected it is probed at the next gossip round, not once the refused
+/// ping's deadline passed. (Kills `FailureDetector::forget` -> false and its
+/// `*peer == from` replaced by `!=`.)
+#[test]
+fn a_refused_ping_no_longer_holds_back_the_next_probe() {
+    let mut net = Net::new(4);
+    let roles = roles(&net, b"cart");
+    // The coordinator suspects the down home and pings it at its gossip round.
+    net.down.insert(roles.down);
+    net.put(roles.coordinator, b"cart", VersionVector::new(), b"v0");
+    net.deliver_all();
+    net.expire_requests(roles.coordinator);
+    net.input(roles.coordinator, Input::Timeout(Timer::Gossip));
+    let ping = net
+        .wire
+        .iter()
+        .find_map(|(from, to, m)| match m {
+            Message::Ping { request } if *from == roles.coordinator && *to == roles.down => {
+                Some(*request)
+            }
+            _ => None,
+        })
+        .expect("a ping to the suspected home");
+    net.wire.clear();
+    let message = Message::Refused {
+        request: ping,
+        reason: RefuseReason::Storage {
+            message: "busy".to_string(),
+        },
+    };
+    net.input(
+        roles.coordinator,
+        Input::Peer {
+            from: roles.down,
+            message,
+        },
+    );
+    assert!(!net
+        .node(roles.coordinator)
+        .suspected()
+        .contains(&roles.down));
+    // Suspected again (another request times out): probed at the next round.
+    net.put(roles.coordinator, b"cart", VersionVector::new(), b"v1");
+    net.deliver_all();
+    net.expire_requests(roles.coordinator);
+    assert!(net
+        .node(roles.coordinator)
+        .suspected()
+        .contains(&roles.down));
+    net.input(roles.coordinator, Input::Timeout(Timer::Gossip));
+    let pings = net
+        .wire
+        .iter()
+        .filter(|(_, to, m)| *to == roles.down && matches!(m, Message::Ping { .. }))
+        .count();
+    assert_eq!(pings, 1, "the suspected home is probed again at once");
+}
+
+/// A delivery addressed to another node is ignored and counted: nothing stored, no
+/// acknowledgement (which would let the sender delete a hint its home never got).
+/// (Kills `Handoff::on_handoff`'s validity check with either `&&` replaced by `||`.)
+#[test]
+fn a_delivery_meant_for_another_node_is_ignored() {
+    let mut net = Net::new(4);
+    let roles = roles(&net, b"cart");
+    hinted_write(&mut net, b"cart", &roles);
+    net.down.remove(&roles.down);
+    let siblings = net.hint(roles.fallback, &roles.hint).expect("a hint");
+    let misaddressed = HintKey {
+        target: roles.up,
+        ..roles.hint.clone()
+    };
+    let before = net.node(roles.down).stats().ignored_messages;
+    let message = Message::Handoff {
+        request: 7,
+        hint: misaddressed,
+        siblings,
+    };
+    net.input(
+        roles.down,
+        Input::Peer {
+            from: roles.fallback,
+            message,
+        },
+    );
+    assert!(net.wire.is_empty(), "no acknowledgement: {:?}", net.wire);
+    assert_eq!(net.node(roles.down).stats().ignored_messages, before + 1);
+    let stored = net
+        .node(roles.down)
+        .store()
+        .get(roles.hint.partition, b"cart");
+    assert_eq!(stored.unwrap(), None);
 }
