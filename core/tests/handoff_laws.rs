@@ -10,6 +10,8 @@
 //! - A refused delivery is forgotten at once and offered again; a refused ping no
 //!   longer holds back the next probe; a refusal for no request is ignored.
 //! - A delivery addressed to another node is ignored.
+//! - The failure detector's side of it: a peer heard from stays trusted while an older
+//!   ping to it waits (only a ping past its deadline suspects).
 //!
 //! The nodes run on `FlakyStore`, a memory store whose writes can be made to fail.
 //!
@@ -618,4 +620,42 @@ fn a_delivery_meant_for_another_node_is_ignored() {
         .store()
         .get(roles.hint.partition, b"cart");
     assert_eq!(stored.unwrap(), None);
+}
+
+/// A suspected peer that is heard from (here, its gossip) is trusted again, and stays
+/// trusted while the ping sent to it earlier still waits for its pong: only a ping
+/// past its deadline suspects. (Kills `FailureDetector::age`'s `!keep` replaced by
+/// `keep`: every ping still waiting would suspect its peer again.)
+#[test]
+fn a_peer_heard_from_stays_trusted_while_an_older_ping_waits() {
+    let mut net = Net::new(4);
+    let roles = roles(&net, b"cart");
+    let (a, b) = (roles.coordinator, roles.down);
+    net.down.insert(b);
+    net.put(a, b"cart", VersionVector::new(), b"v0");
+    net.deliver_all();
+    net.expire_requests(a);
+    assert!(net.node(a).suspected().contains(&b));
+    net.input(a, Input::Timeout(Timer::Gossip));
+    assert!(net
+        .wire
+        .iter()
+        .any(|(_, to, m)| *to == b && matches!(m, Message::Ping { .. })));
+    net.wire.clear(); // the ping and the gossip are slow: still on their way
+    net.down.remove(&b);
+    let membership = Box::new(net.node(b).membership().clone());
+    let message = Message::Gossip {
+        membership,
+        reply: false,
+    };
+    net.input(a, Input::Peer { from: b, message });
+    assert!(!net.node(a).suspected().contains(&b), "heard from");
+    // Handoff rounds age background requests; the ping is within its deadline.
+    for _ in 0..2 {
+        net.input(a, Input::Timeout(Timer::Handoff));
+        assert!(
+            !net.node(a).suspected().contains(&b),
+            "a waiting ping suspected a peer just heard from"
+        );
+    }
 }

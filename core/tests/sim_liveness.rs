@@ -53,6 +53,14 @@ fn hints_held(sim: &Sim) -> usize {
         .sum()
 }
 
+fn ignored(sim: &Sim) -> u64 {
+    sim.node_ids()
+        .into_iter()
+        .filter_map(|id| sim.node(id))
+        .map(|node| node.stats().ignored_messages)
+        .sum()
+}
+
 fn background_in_flight(sim: &Sim) -> usize {
     sim.node_ids()
         .into_iter()
@@ -313,7 +321,9 @@ fn a_hint_delivery_lost_to_a_crash_is_sent_again_and_the_hint_drains() {
 /// home is not suspected and the hint drains.
 ///
 /// Kills: `Handoff::age`'s `rounds <= AWAIT_ROUNDS_MAX` replaced by `>` (every
-/// delivery forgotten before its ack, forever resent).
+/// delivery forgotten before its ack, forever resent) and its `!keep` by `keep`
+/// (waiting deliveries suspect their peer); `FailureDetector::age`'s `<=` replaced by
+/// `>` (a ping forgotten before its pong, which is then ignored).
 #[test]
 fn a_slow_home_answering_within_the_deadline_is_not_suspected_and_its_hint_drains() {
     let mut config = config();
@@ -323,6 +333,10 @@ fn a_slow_home_answering_within_the_deadline_is_not_suspected_and_its_hint_drain
     sim.run_for(500);
     let key = b"slow".to_vec();
     let roles = hint_for_a_cut_home(&mut sim, &key);
+    // The coordinator's link to the home comes back: it pings the home it suspects,
+    // and the pong comes back late, but within the ping's deadline too.
+    sim.heal();
+    let ignored_before = ignored(&sim);
     // Round trips of 250 ms: two and a half handoff rounds.
     sim.set_faults(Faults {
         delay_min_ms: 125,
@@ -344,6 +358,12 @@ fn a_slow_home_answering_within_the_deadline_is_not_suspected_and_its_hint_drain
     assert_eq!(
         suspected_at, None,
         "the fallback suspected a home that always answered in time"
+    );
+    assert_eq!(anyone_suspected(&sim), None, "the pong ended the suspicion");
+    assert_eq!(
+        ignored(&sim),
+        ignored_before,
+        "an answer in time (a pong, an ack) was taken for a stray"
     );
     assert!(
         drained_ms.is_some_and(|ms| ms <= 1_000),
