@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project. Installs what it needs, idempotently.
-# Usage: scripts/test.sh            (SIM_SEEDS=N raises the simulator sweep, when it exists)
+# Usage: scripts/test.sh            (SIM_SEEDS=N raises the simulator sweep; MUTANTS=1 adds a mutation-testing sample)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +57,13 @@ step "dynamo-server's normal dependencies have no reqwest (its client is client/
 if cargo tree -p dynamo-server -e normal --all-features | grep -E '\breqwest\b'; then
   echo "dynamo-server must not depend on reqwest outside its tests" >&2
   exit 1
+fi
+
+step "mutation sample (only with MUTANTS=1: scripts/mutants.sh --file core/src/quorum.rs; tens of minutes, see docs/verification.md)"
+if [ "${MUTANTS:-0}" = 1 ]; then
+  scripts/mutants.sh --file core/src/quorum.rs
+else
+  echo "skipped: set MUTANTS=1 to run it"
 fi
 
 step "all tests passed"

@@ -1,6 +1,8 @@
 //! Settings and helpers shared by the simulated-cluster tests.
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod net;
+
 use dynamo_core::node::NodeConfig;
 use dynamo_core::ring::RingConfig;
 use dynamo_core::sim::Sim;
