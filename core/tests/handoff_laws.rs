@@ -444,3 +444,40 @@ fn a_peer_heard_from_stays_trusted_while_an_older_ping_waits() {
         );
     }
 }
+
+/// A pong counts only from the peer that was pinged: one naming the ping's request
+/// from another node is ignored, and the ping still waits for its own answer (no
+/// second ping goes out meanwhile). (Kills `FailureDetector::on_pong`'s guard
+/// `*peer == from` replaced by `true`.)
+#[test]
+fn a_pong_from_another_node_does_not_answer_the_ping() {
+    let mut net = Net::new(4);
+    let roles = roles(&net, b"cart");
+    let (a, b, c) = (roles.coordinator, roles.down, roles.up);
+    net.down.insert(b);
+    net.put(a, b"cart", VersionVector::new(), b"v0");
+    net.deliver_all();
+    net.expire_requests(a);
+    net.input(a, Input::Timeout(Timer::Gossip));
+    let ping = net
+        .wire
+        .iter()
+        .find_map(|(_, to, m)| match m {
+            Message::Ping { request } if *to == b => Some(*request),
+            _ => None,
+        })
+        .expect("a ping to the suspected node");
+    net.wire.clear();
+    let ignored = net.node(a).stats().ignored_messages;
+    let message = Message::Pong { request: ping };
+    net.input(a, Input::Peer { from: c, message });
+    assert_eq!(net.node(a).stats().ignored_messages, ignored + 1);
+    assert!(net.node(a).suspected().contains(&b));
+    net.input(a, Input::Timeout(Timer::Gossip));
+    let pings = net
+        .wire
+        .iter()
+        .filter(|(_, to, m)| *to == b && matches!(m, Message::Ping { .. }))
+        .count();
+    assert_eq!(pings, 0, "the first ping still waits for its pong");
+}
