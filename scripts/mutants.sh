@@ -62,6 +62,9 @@ main() {
   # Not the caller's SIM_SEEDS: the counts must not depend on who calls.
   export SIM_SEEDS="${MUTANTS_SIM_SEEDS:-100}"
   export CARGO_TARGET_DIR="${MUTANTS_TARGET_DIR:-$PWD/target/mutants-build}"
+  # Every mutant is a new build: incremental caches would only grow (by gigabytes over
+  # a run), and debug info only slows the links. Neither changes what a test sees.
+  export CARGO_INCREMENTAL=0 CARGO_PROFILE_DEV_DEBUG=0
 
   # A file under server/ selects the server's set.
   for file in "${files[@]}"; do

@@ -131,6 +131,40 @@ impl Net {
         net
     }
 
+    /// Start node `id`, outside the ring, that will join through `seed` (its gossip
+    /// reaches `seed` once its gossip timer fires and the message is delivered).
+    pub fn add_node(&mut self, id: NodeId, seed: NodeId) {
+        let config = NodeConfig {
+            initial_members: BTreeMap::new(),
+            seeds: vec![seed],
+            me: member(&format!("node-{}", id.0), 1),
+            seed: u64::from(id.0),
+            ..super::config()
+        };
+        let mut node = Node::new(id, config, FlakyStore::default()).expect("node starts");
+        node.store_mut().sync().expect("memory store syncs");
+        node.start();
+        self.nodes.insert(id, node);
+    }
+
+    /// Gossip rounds on every node, each delivered, until every node sees the same
+    /// membership (at most `rounds` rounds).
+    pub fn gossip_until_agreed(&mut self, rounds: usize) {
+        for _ in 0..rounds {
+            let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+            for id in ids {
+                self.input(id, Input::Timeout(Timer::Gossip));
+                self.deliver_all();
+            }
+            let mut views = self.nodes.values().map(|node| node.membership());
+            let first = views.next().expect("a node");
+            if views.all(|view| view == first) {
+                return;
+            }
+        }
+        panic!("gossip did not converge in {rounds} rounds");
+    }
+
     pub fn node(&self, id: NodeId) -> &Node<FlakyStore> {
         &self.nodes[&id]
     }
