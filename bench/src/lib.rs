@@ -989,12 +989,15 @@ mod tests {
         }
         let last = points.last().unwrap();
         assert_eq!((last.0, last.1), (100.0, recorded.max()));
-        // A point agrees with the percentile the histogram reports for it.
+        // A point agrees with the percentile the histogram reports for it, within the
+        // rounding of the point's percentile to two decimals (a time seed once landed
+        // one bucket off at 98.75%).
         let (percentile, micros) = points[points.len() / 2];
-        let at = recorded.value_at_quantile(percentile / 100.0);
+        let near =
+            [-0.005, 0.0, 0.005].map(|d| recorded.value_at_quantile((percentile + d) / 100.0));
         assert!(
-            recorded.equivalent(at, micros),
-            "{percentile}%: {at} vs {micros}"
+            near.iter().any(|at| recorded.equivalent(*at, micros)),
+            "{percentile}%: {near:?} vs {micros}"
         );
     }
 
