@@ -522,3 +522,51 @@ fn faulty_run(seed: u64, config: NodeConfig) -> Sim {
     }
     sim
 }
+
+/// A join over a network slower than a handoff round, every answer still within the
+/// deadline of `AWAIT_ROUNDS_MAX` rounds (round trips of 290 ms; a chunk is forgotten
+/// only after its fourth handoff round, more than 300 ms): the transfers complete,
+/// nobody is suspected, and no acknowledgement arrives too late (none is ignored).
+///
+/// Kills: `Transfers::age`'s `rounds > AWAIT_ROUNDS_MAX` replaced by `>=`, `==` or `<`
+/// (chunks forgotten while their acks are on the way, then resent).
+#[test]
+fn a_join_over_a_slow_network_completes_with_every_ack_in_time() {
+    let mut config = config();
+    config.transfer_chunk_keys = 4;
+    let mut sim = Sim::new(26, 3, config);
+    for i in 0..48u8 {
+        sim.put(
+            n(1 + u32::from(i % 3)),
+            &[b's', i],
+            VersionVector::new(),
+            Some(vec![i]),
+        );
+    }
+    quiet(&mut sim);
+    sim.add_node(n(4), vec![n(1)]);
+    sim.run_for(1_000);
+    let join = sim.join(n(1), n(4));
+    assert!(matches!(sim.reply(join), Some(Reply::Changed { epoch: 2 })));
+    sim.set_faults(Faults {
+        delay_min_ms: 145,
+        delay_max_ms: 145,
+        ..Faults::default()
+    });
+    let ignored_before = ignored(&sim);
+    let start = sim.now_ms();
+    let mut suspected = None;
+    while sim.now_ms() < start + 15_000 {
+        sim.run_for(SLICE_MS);
+        suspected = suspected.or(anyone_suspected(&sim));
+    }
+    assert_eq!(transfers_running(&sim), 0, "every transfer completed");
+    assert_eq!(background_in_flight(&sim), 0);
+    assert_eq!(suspected, None, "a peer answering in time was suspected");
+    assert_eq!(
+        ignored(&sim),
+        ignored_before,
+        "an ack in time was taken for a stray"
+    );
+    assert!(sim.node(n(4)).unwrap().stats().transfer_keys_received > 0);
+}
