@@ -31,6 +31,10 @@ pub struct NodeConfig {
     pub transfer_interval_ms: u64,
     /// Most hints held for unreachable nodes; past it, hinted writes are refused.
     pub hints_max: usize,
+    /// Most bytes (keys and values, approximately) of hints held for one target node;
+    /// past it, hinted writes for that node are refused, so one long-dead node cannot
+    /// fill the disk while hints for the others still fit.
+    pub hint_bytes_per_target_max: u64,
     /// Hints delivered per handoff round.
     pub handoff_batch: usize,
     /// Keys per partition-transfer chunk.
@@ -61,6 +65,7 @@ impl Default for NodeConfig {
             handoff_interval_ms: 500,
             transfer_interval_ms: 200,
             hints_max: 100_000,
+            hint_bytes_per_target_max: 1 << 30,
             handoff_batch: 64,
             transfer_chunk_keys: 256,
             anti_entropy_keys_max: 256,
@@ -125,6 +130,10 @@ impl NodeConfig {
             ("handoff_interval_ms", self.handoff_interval_ms as usize),
             ("transfer_interval_ms", self.transfer_interval_ms as usize),
             ("handoff_batch", self.handoff_batch),
+            (
+                "hint_bytes_per_target_max",
+                usize::from(self.hint_bytes_per_target_max > 0),
+            ),
             ("transfer_chunk_keys", self.transfer_chunk_keys),
             ("anti_entropy_keys_max", self.anti_entropy_keys_max),
         ];

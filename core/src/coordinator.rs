@@ -164,6 +164,61 @@ impl Routing<'_> {
         self.membership.ring()
     }
 
+    /// The homes a write `me` stores as a replica of `partition` must also reach as
+    /// hints: none while `me` is a home. Otherwise `me` is a stand-in for a partition
+    /// moving away (or its ring moved on): a coordinator that has not heard the move
+    /// completed counts `me` towards W, and `me` drops the partition once its stream is
+    /// acknowledged, perhaps before, perhaps after this write. So the write goes to
+    /// the hint store for the new homes it streams to (else every home), from where
+    /// handoff delivers it durably (issue 25, finding 3).
+    fn stand_in_hints(&self, me: NodeId, partition: PartitionId, n: usize) -> Vec<NodeId> {
+        let Some(ring) = self.ring() else {
+            return Vec::new();
+        };
+        let homes = ring.home_replicas(partition, n);
+        if homes.contains(&me) {
+            return Vec::new();
+        }
+        let receivers: Vec<NodeId> = self.transfers.planned_receivers(partition, me).collect();
+        if receivers.is_empty() {
+            homes
+        } else {
+            receivers
+        }
+    }
+
+    /// Store a replica write (or a hint for `hint`), and the hints a stand-in owes.
+    fn store_write<S: Store>(
+        &self,
+        local: &mut Local<S>,
+        (partition, key): (PartitionId, &[u8]),
+        siblings: &Siblings,
+        hint: Option<NodeId>,
+    ) -> Result<(), RefuseReason> {
+        local.store_write(partition, key, siblings, hint)?;
+        if hint.is_none() {
+            self.store_stand_in_hints(local, (partition, key), siblings)?;
+        }
+        Ok(())
+    }
+
+    fn store_stand_in_hints<S: Store>(
+        &self,
+        local: &mut Local<S>,
+        (partition, key): (PartitionId, &[u8]),
+        siblings: &Siblings,
+    ) -> Result<(), RefuseReason> {
+        #[cfg(feature = "mutants")]
+        if local.planted(Mutant::StandInWithoutHint) {
+            return Ok(());
+        }
+        let n = local.replication_factor();
+        for home in self.stand_in_hints(local.id(), partition, n) {
+            local.store_write(partition, key, siblings, Some(home))?;
+        }
+        Ok(())
+    }
+
     fn healthy(&self, node: NodeId) -> bool {
         self.detector.healthy(node)
     }
@@ -612,7 +667,7 @@ impl Requests {
             siblings: &siblings,
             base,
         };
-        send_writes(local, &route, request, written, &mut round, out);
+        send_writes(local, routing, &route, request, written, &mut round, out);
         self.puts.insert(request, round);
         arm_request(local, out, request);
         self.progress_put(local, request, out);
@@ -682,6 +737,7 @@ impl Requests {
     #[allow(clippy::too_many_arguments)]
     pub fn on_write<S: Store>(
         local: &mut Local<S>,
+        routing: &Routing,
         from: NodeId,
         request: u64,
         partition: PartitionId,
@@ -696,7 +752,7 @@ impl Requests {
         {
             return local.ignore();
         }
-        let message = match local.store_write(partition, &key, &siblings, hint) {
+        let message = match routing.store_write(local, (partition, &key), &siblings, hint) {
             Ok(()) => Message::WriteOk { request },
             Err(reason) => Message::Refused { request, reason },
         };
@@ -828,6 +884,7 @@ struct Written<'a> {
 /// send the version to every other target and to new homes receiving the partition.
 fn send_writes<S: Store>(
     local: &mut Local<S>,
+    routing: &Routing,
     route: &Route,
     request: u64,
     written: Written,
@@ -843,7 +900,8 @@ fn send_writes<S: Store>(
     let me = local.id();
     for target in &route.targets {
         if target.node == me {
-            let stored = write_own(local, partition, key, siblings, base.clone(), target.hint);
+            let (hint, base) = (target.hint, base.clone());
+            let stored = write_own(local, routing, (partition, key), siblings, base, hint);
             let _ = if stored {
                 round.tally.succeed(me)
             } else {
@@ -876,8 +934,8 @@ fn send_writes<S: Store>(
 /// for the key now) or its hint store. Returns whether it is stored.
 fn write_own<S: Store>(
     local: &mut Local<S>,
-    partition: PartitionId,
-    key: &[u8],
+    routing: &Routing,
+    (partition, key): (PartitionId, &[u8]),
     siblings: &Siblings,
     base: Option<Siblings>,
     hint: Option<NodeId>,
@@ -887,10 +945,16 @@ fn write_own<S: Store>(
         return true;
     }
     match hint {
-        None => local
-            .merge_replica_over(partition, key, base, siblings)
-            .map_err(|e| local.storage_failed(&e))
-            .is_ok(),
+        None => {
+            let stored = local
+                .merge_replica_over(partition, key, base, siblings)
+                .map_err(|e| local.storage_failed(&e))
+                .is_ok();
+            stored
+                && routing
+                    .store_stand_in_hints(local, (partition, key), siblings)
+                    .is_ok()
+        }
         Some(_) => local.store_write(partition, key, siblings, hint).is_ok(),
     }
 }

@@ -91,7 +91,7 @@ impl Handoff {
         local.send(out, peer, message);
         #[cfg(feature = "mutants")]
         if local.planted(Mutant::DeleteHintBeforeAck) {
-            let _ = local.store_mut().remove_hint(&hint);
+            let _ = local.remove_hint(&hint);
             return;
         }
         let delivery = Delivery {
@@ -164,14 +164,12 @@ impl Handoff {
         let Delivery { hint, siblings, .. } =
             self.deliveries.remove(&request).expect("checked above");
         match local.store().hint(&hint) {
-            Ok(Some(current)) if current == siblings => {
-                match local.store_mut().remove_hint(&hint) {
-                    Ok(()) => local.count().hints_delivered += 1,
-                    Err(error) => {
-                        local.storage_failed(&error);
-                    }
+            Ok(Some(current)) if current == siblings => match local.remove_hint(&hint) {
+                Ok(()) => local.count().hints_delivered += 1,
+                Err(error) => {
+                    local.storage_failed(&error);
                 }
-            }
+            },
             Ok(_) => {}
             Err(error) => {
                 local.storage_failed(&error);

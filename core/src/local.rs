@@ -10,7 +10,10 @@
 //!   an incarnation and stays below a lease persisted before use, which a restart
 //!   continues after (a renewal takes a new incarnation);
 //! - request ids never repeat across starts (the start's number is in the high bits);
-//! - the hint store never holds more than `hints_max` hints.
+//! - the hint store never holds more than `hints_max` hints, nor more than
+//!   `hint_bytes_per_target_max` bytes ([`hint_bytes`]) for any one target, and
+//!   `hint_bytes` per target always equals a recount of the store (every hint write and
+//!   removal goes through [`Local::store_write`] and [`Local::remove_hint`]).
 
 use crate::clock::Dot;
 use crate::config::NodeConfig;
@@ -66,6 +69,8 @@ pub(crate) struct Local<S> {
     config: NodeConfig,
     store: S,
     trees: BTreeMap<PartitionId, MerkleTree>,
+    /// Bytes of the hints held per target node (see [`hint_bytes`]).
+    hint_bytes: BTreeMap<NodeId, u64>,
     actor: ActorId,
     dot_counter: u64,
     /// Dot counters of `actor` up to this are reserved in the store (durable before
@@ -97,12 +102,14 @@ impl<S: Store> Local<S> {
             _ => (next_incarnation(&mut store)?, 0),
         };
         let trees = rebuild_trees(&store)?;
+        let hint_bytes = count_hint_bytes(&store)?;
         let seed = config.seed ^ u64::from(id.0).rotate_left(32) ^ u64::from(boot);
         let mut local = Self {
             id,
             config,
             store,
             trees,
+            hint_bytes,
             actor: ActorId::new(id, incarnation),
             dot_counter,
             dots_reserved: dot_counter,
@@ -312,20 +319,41 @@ impl<S: Store> Local<S> {
             Ok(old) => old,
             Err(error) => return Err(refuse(self, error)),
         };
-        if old.is_none() {
-            self.admit_hint().map_err(|reason| match reason {
+        let merged = old
+            .as_ref()
+            .map_or_else(|| siblings.clone(), |old| old.merged(siblings));
+        let (before, after) = (
+            old.as_ref().map_or(0, |o| hint_bytes(key, o)),
+            hint_bytes(key, &merged),
+        );
+        self.admit_hint(target, old.is_none(), after.saturating_sub(before))
+            .map_err(|reason| match reason {
                 HintAdmission::Full(reason) => reason,
                 HintAdmission::Failed(error) => refuse(self, error),
             })?;
-        }
-        let merged = old.map_or_else(|| siblings.clone(), |old| old.merged(siblings));
         self.store
             .put_hint(&hint, &merged)
-            .map_err(|error| refuse(self, error))
+            .map_err(|error| refuse(self, error))?;
+        self.account_hint(target, before, after);
+        Ok(())
     }
 
-    /// Room for one more hint, or why not.
-    fn admit_hint(&mut self) -> Result<(), HintAdmission> {
+    /// Room for `growth` more bytes of hints for `target` (and one more hint when
+    /// `new`), or why not.
+    fn admit_hint(&mut self, target: NodeId, new: bool, growth: u64) -> Result<(), HintAdmission> {
+        let held = self.hint_bytes.get(&target).copied().unwrap_or(0);
+        let max = self.config.hint_bytes_per_target_max;
+        if growth > 0 && held.saturating_add(growth) > max {
+            self.stats.hints_refused += 1;
+            return Err(HintAdmission::Full(RefuseReason::HintBytesFull {
+                target,
+                held,
+                max,
+            }));
+        }
+        if !new {
+            return Ok(());
+        }
         let held = self.store.hint_count().map_err(HintAdmission::Failed)?;
         let max = self.config.hints_max;
         if held >= max {
@@ -336,6 +364,30 @@ impl<S: Store> Local<S> {
         Ok(())
     }
 
+    /// Replace `before` bytes of `target`'s hints with `after`.
+    fn account_hint(&mut self, target: NodeId, before: u64, after: u64) {
+        let held = self.hint_bytes.entry(target).or_insert(0);
+        *held = held.saturating_sub(before).saturating_add(after);
+        if *held == 0 {
+            self.hint_bytes.remove(&target);
+        }
+    }
+
+    /// Delete a hint (delivered, or its data safe elsewhere), keeping the byte account.
+    pub fn remove_hint(&mut self, hint: &HintKey) -> Result<(), StoreError> {
+        let Some(old) = self.store.hint(hint)? else {
+            return Ok(());
+        };
+        self.store.remove_hint(hint)?;
+        self.account_hint(hint.target, hint_bytes(&hint.key, &old), 0);
+        Ok(())
+    }
+
+    /// Bytes of hints held per target node.
+    pub fn hint_bytes_held(&self) -> &BTreeMap<NodeId, u64> {
+        &self.hint_bytes
+    }
+
     /// Drop a partition this node no longer replicates, with its tree; its own dots
     /// of the dropped keys now live only elsewhere, so it takes a new actor.
     pub fn drop_partition(&mut self, partition: PartitionId) -> Result<(), StoreError> {
@@ -343,6 +395,16 @@ impl<S: Store> Local<S> {
         self.trees.remove(&partition);
         self.stats.partitions_dropped += 1;
         self.renew_actor()
+    }
+
+    /// The hint byte account equal to a recount of the store (a full scan: tests only).
+    pub fn hint_bytes_match_store(&self) -> Result<(), LocalInvariantError> {
+        let counted = count_hint_bytes(&self.store)?;
+        if counted != self.hint_bytes {
+            let held = self.hint_bytes.clone();
+            return Err(LocalInvariantError::HintBytesDiffer { held, counted });
+        }
+        Ok(())
     }
 
     /// Every Merkle tree equal to a rebuild from the store (a full scan: tests only).
@@ -369,6 +431,11 @@ enum HintAdmission {
 pub enum LocalInvariantError {
     #[error("merkle tree of {partition} differs from its rebuild")]
     TreeDiffers { partition: PartitionId },
+    #[error("hint bytes held per target {held:?} differ from a recount {counted:?}")]
+    HintBytesDiffer {
+        held: BTreeMap<NodeId, u64>,
+        counted: BTreeMap<NodeId, u64>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -411,6 +478,32 @@ fn lease<S: Store>(store: &S) -> Result<Option<(u32, u64)>, StoreError> {
     let incarnation = u32::from_le_bytes(incarnation.try_into().map_err(|_| bad())?);
     let reserved = u64::from_le_bytes(reserved.try_into().map_err(|_| bad())?);
     Ok(Some((incarnation, reserved)))
+}
+
+/// A hint's size for the per-target byte budget: key, values and a fixed 64 bytes per
+/// sibling for its dot and context (the same estimate transfer chunks use).
+pub fn hint_bytes(key: &[u8], siblings: &Siblings) -> u64 {
+    let values: usize = siblings
+        .iter()
+        .map(|s| s.content.value().map_or(0, <[u8]>::len))
+        .sum();
+    (key.len() + values + 64 * siblings.len()) as u64
+}
+
+/// Bytes of hints per target, by a scan of the hint store.
+pub fn count_hint_bytes<S: Store>(store: &S) -> Result<BTreeMap<NodeId, u64>, StoreError> {
+    let mut held: BTreeMap<NodeId, u64> = BTreeMap::new();
+    let mut after: Option<HintKey> = None;
+    loop {
+        let page = store.hints(after.as_ref(), 1024)?;
+        for (hint, siblings) in &page {
+            *held.entry(hint.target).or_insert(0) += hint_bytes(&hint.key, siblings);
+        }
+        match page.last() {
+            Some((hint, _)) if page.len() == 1024 => after = Some(hint.clone()),
+            _ => return Ok(held),
+        }
+    }
 }
 
 fn rebuild_trees<S: Store>(store: &S) -> Result<BTreeMap<PartitionId, MerkleTree>, StoreError> {

@@ -155,6 +155,8 @@ pub enum RefuseReason {
     Storage { message: String },
     #[error("hint store full: {held} hints, max {max}")]
     HintsFull { held: usize, max: usize },
+    #[error("hints for {target} hold {held} bytes, max {max}")]
+    HintBytesFull { target: NodeId, held: u64, max: u64 },
     #[error("transfer of epoch {theirs}, this node is at epoch {ours}")]
     EpochMismatch { theirs: u64, ours: u64 },
 }

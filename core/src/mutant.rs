@@ -24,15 +24,19 @@ pub enum Mutant {
     DeleteHintBeforeAck,
     /// Answer a get after the first reply, whatever R says.
     ReadQuorumIgnoresR,
+    /// A stand-in for a moving partition stores a write only as a replica, not also as
+    /// a hint for the new home (issue 25, finding 3: it may drop the partition next).
+    StandInWithoutHint,
 }
 
 impl Mutant {
     /// Every variant and its name on command lines.
-    pub const ALL: [(&'static str, Mutant); 4] = [
+    pub const ALL: [(&'static str, Mutant); 5] = [
         ("none", Mutant::None),
         ("ack-before-local-write", Mutant::AckBeforeLocalWrite),
         ("delete-hint-before-ack", Mutant::DeleteHintBeforeAck),
         ("read-quorum-ignores-r", Mutant::ReadQuorumIgnoresR),
+        ("stand-in-without-hint", Mutant::StandInWithoutHint),
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,7 +56,7 @@ impl fmt::Display for Mutant {
 
 /// A mutant name that [`Mutant::ALL`] does not know.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("unknown mutant {name:?} (known: none, ack-before-local-write, delete-hint-before-ack, read-quorum-ignores-r)")]
+#[error("unknown mutant {name:?} (known: none, ack-before-local-write, delete-hint-before-ack, read-quorum-ignores-r, stand-in-without-hint)")]
 pub struct UnknownMutant {
     pub name: String,
 }

@@ -40,7 +40,7 @@ use crate::store::{Store, StoreError};
 use crate::transfer::{ReceivedChunk, Transfers};
 use crate::types::{limits, ActorId, NodeId, PartitionId};
 use crate::version::VersionError;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 pub use crate::config::{member, ConfigError, NodeConfig};
@@ -312,7 +312,9 @@ impl<S: Store> Node<S> {
                 key,
                 siblings,
                 hint,
-            } => Requests::on_write(local, from, request, partition, key, siblings, hint, out),
+            } => Requests::on_write(
+                local, &routing, from, request, partition, key, siblings, hint, out,
+            ),
             Message::WriteOk { request } => requests.on_write_ok(local, from, request, out),
             Message::Refused { request, .. } => {
                 let ours = requests.on_refused(local, &routing, from, request, out)
@@ -460,6 +462,12 @@ impl<S: Store> Node<S> {
     }
 
     /// Consume the node, keeping its store (the simulator's crash and restart).
+    /// Bytes of hints held per target node (their per-target budget is
+    /// `hint_bytes_per_target_max`).
+    pub fn hint_bytes(&self) -> &BTreeMap<NodeId, u64> {
+        self.local.hint_bytes_held()
+    }
+
     pub fn into_store(self) -> S {
         self.local.into_store()
     }
@@ -528,6 +536,7 @@ impl<S: Store> Node<S> {
             }
         }
         self.local.trees_match_store()?;
+        self.local.hint_bytes_match_store()?;
         let (held, max) = (store.hint_count()?, self.local.config().hints_max);
         if held > max {
             return Err(InvariantError::HintsOverMax { held, max });

@@ -138,6 +138,19 @@ impl Transfers {
             .collect()
     }
 
+    /// Receivers of `partition` planned this epoch with `from` as their sender,
+    /// completed or not.
+    pub fn planned_receivers(
+        &self,
+        partition: PartitionId,
+        from: NodeId,
+    ) -> impl Iterator<Item = NodeId> + '_ {
+        self.plan
+            .iter()
+            .filter(move |t| t.partition == partition && t.from == from)
+            .map(|t| t.to)
+    }
+
     /// Planned transfers of `partition` not yet completed.
     pub fn pending<'a>(
         &'a self,

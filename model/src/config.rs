@@ -407,14 +407,14 @@ fn parse_op(text: &str) -> Result<ClientOp, ConfigError> {
 }
 
 /// Parse a mutant name: `none`, `ack-before-local-write`, `delete-hint-before-ack`,
-/// `read-quorum-ignores-r`.
+/// `read-quorum-ignores-r`, `stand-in-without-hint`.
 pub fn parse_mutant(name: &str) -> Result<Mutant, ConfigError> {
     name.parse()
         .map_err(|e: UnknownMutant| ConfigError(e.to_string()))
 }
 
 /// Every mutant by its command-line name (the core's one table).
-pub const MUTANTS: [(&str, Mutant); 4] = Mutant::ALL;
+pub const MUTANTS: [(&str, Mutant); 5] = Mutant::ALL;
 
 /// The `NodeId` of node index `index`: `n1`, `n2`, ...
 pub fn node_id(index: usize) -> NodeId {

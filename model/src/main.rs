@@ -34,7 +34,7 @@ options:
   --rounds G,A,H         gossip, anti-entropy, handoff firings per node
   --rounds-on n1,n3      only these nodes run periodic rounds (default: all)
   --mutant NAME          none | ack-before-local-write | delete-hint-before-ack |
-                         read-quorum-ignores-r
+                         read-quorum-ignores-r | stand-in-without-hint
   --heal-rounds K        periodic rounds the convergence check runs
   --no-full-invariants   skip the Merkle rebuild after each writing step
   --bfs | --dfs          search order (default dfs)
