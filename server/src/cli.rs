@@ -47,8 +47,8 @@ pub fn print_status(cluster: &ClusterView) {
         cluster.node.0, cluster.epoch, cluster.replication_factor, cluster.in_flight
     );
     println!(
-        "{:>4}  {:<8} {:<22} {:<22} {:>6}  {:<9} last seen",
-        "id", "status", "http", "peer", "weight", "health"
+        "{:>4}  {:<8} {:<22} {:<22} {:>6}  {:<10} {:<9} last seen",
+        "id", "status", "http", "peer", "weight", "zone", "health"
     );
     for member in &cluster.members {
         print_member(member);
@@ -62,12 +62,13 @@ fn print_member(member: &MemberView) {
         .last_seen_ms_ago
         .map_or("-".to_string(), |ms| format!("{ms} ms ago"));
     println!(
-        "{:>4}  {:<8} {:<22} {:<22} {:>6}  {:<9} {seen}",
+        "{:>4}  {:<8} {:<22} {:<22} {:>6}  {:<10} {:<9} {seen}",
         member.id.0,
         member.status,
         member.http.as_deref().unwrap_or("-"),
         member.peer,
         member.weight,
+        member.zone.as_deref().unwrap_or("-"),
         health
     );
 }

@@ -8,6 +8,7 @@
 //!
 //! The driver is a thread rather than a task because `sync` blocks on fsync.
 
+use crate::admission::{Admission, AdmissionConfig, AdmissionStats, Decision};
 use crate::endpoints::Endpoints;
 use crate::peer::Outbound;
 use dynamo_core::membership::Membership;
@@ -53,6 +54,8 @@ pub struct Snapshot {
     pub transfers: Vec<TransferStatus>,
     /// Hints this node holds for unreachable homes (`None`: the store failed to count).
     pub hints: Option<usize>,
+    /// Bytes of hints held per target node.
+    pub hint_bytes: BTreeMap<NodeId, u64>,
     pub stats: NodeStats,
     pub in_flight: usize,
     pub replication_factor: usize,
@@ -77,6 +80,8 @@ pub struct DriverStats {
     pub committing: Duration,
     /// Handing replies, messages and timers out.
     pub releasing: Duration,
+    /// The background admission controller's decisions (§6.5, `admission.rs`).
+    pub admission: AdmissionStats,
 }
 
 /// The driver stopped (shutdown or a fatal storage error).
@@ -156,7 +161,9 @@ struct Driver<S> {
     handle: DriverHandle,
     runtime: tokio::runtime::Handle,
     outbound: Outbound,
-    pending: BTreeMap<RequestId, oneshot::Sender<Reply>>,
+    /// Client requests waiting for their reply, and when each was stepped.
+    pending: BTreeMap<RequestId, (oneshot::Sender<Reply>, Instant)>,
+    admission: Admission,
     next_request: RequestId,
     /// Armed timers and their deadlines; `deadlines` orders the same entries by time
     /// (the generation tells apart two timers due at the same instant).
@@ -184,6 +191,7 @@ pub fn spawn<S: Store + Send + 'static>(
         runtime,
         outbound,
         pending: BTreeMap::new(),
+        admission: Admission::new(AdmissionConfig::default()),
         next_request: 0,
         timers: BTreeMap::new(),
         deadlines: BTreeMap::new(),
@@ -267,9 +275,30 @@ impl<S: Store> Driver<S> {
             }
             let timer = entry.remove();
             self.timers.remove(&timer);
+            if self.deferred(timer, now) {
+                continue;
+            }
             outputs.extend(self.node.step(Input::Timeout(timer)));
         }
+        self.stats.admission = self.admission.stats();
         outputs
+    }
+
+    /// Whether the admission controller defers this due background round (re-armed
+    /// one interval later); foreground work, gossip and request deadlines never wait.
+    fn deferred(&mut self, timer: Timer, now: Instant) -> bool {
+        let config = self.node.config();
+        let interval = match timer {
+            Timer::AntiEntropy => config.anti_entropy_interval_ms,
+            Timer::Handoff => config.handoff_interval_ms,
+            Timer::Transfer => config.transfer_interval_ms,
+            Timer::Gossip | Timer::Request(_) => return false,
+        };
+        if self.admission.admit(now) == Decision::Run {
+            return false;
+        }
+        self.arm(timer, interval);
+        true
     }
 
     fn step_batch(&mut self, batch: Vec<Event>) -> (Vec<Output>, bool) {
@@ -286,7 +315,7 @@ impl<S: Store> Driver<S> {
                 Event::Client { command, reply } => {
                     self.next_request += 1;
                     let request = self.next_request;
-                    self.pending.insert(request, reply);
+                    self.pending.insert(request, (reply, Instant::now()));
                     outputs.extend(self.node.step(Input::Client { request, command }));
                 }
                 Event::Stats { reply } => {
@@ -309,6 +338,7 @@ impl<S: Store> Driver<S> {
             suspected: self.node.suspected().clone(),
             transfers: self.node.transfers(),
             hints: self.node.store().hint_count().ok(),
+            hint_bytes: self.node.hint_bytes().clone(),
             stats: self.node.stats().clone(),
             in_flight: self.node.in_flight(),
             replication_factor: self.node.config().ring.replication_factor,
@@ -367,7 +397,10 @@ impl<S: Store> Driver<S> {
                 self.outbound.send(to, address, message);
             }
             Output::Reply { request, reply } => {
-                if let Some(client) = self.pending.remove(&request) {
+                if let Some((client, stepped)) = self.pending.remove(&request) {
+                    let now = Instant::now();
+                    self.admission
+                        .record(now, now.saturating_duration_since(stepped));
                     let _ = client.send(reply);
                 }
             }

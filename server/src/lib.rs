@@ -22,6 +22,7 @@
 //! The `dynamo` binary (`main.rs`; its client and admin commands in `cli.rs`) runs
 //! nodes and talks to clusters; the load generator is the `dynamo-bench` crate.
 
+pub mod admission;
 pub mod auth;
 pub mod client;
 pub mod driver;

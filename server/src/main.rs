@@ -16,7 +16,7 @@ use dynamo_core::mutant::Mutant;
 use dynamo_core::types::NodeId;
 use dynamo_server::auth::{UserConfig, Users};
 use dynamo_server::client::ClientConfig;
-use dynamo_server::server::{self, ClientOptions, NodeSettings, Running};
+use dynamo_server::server::{self, ClientOptions, NodeSettings, Placement, Running};
 use dynamo_server::storage::{Durability, LsmStore};
 use dynamo_server::tls::TlsConfig;
 use serde::Deserialize;
@@ -165,7 +165,14 @@ struct ServeArgs {
     /// Shared cluster secret authenticating peers (or env DYNAMO_SECRET).
     #[arg(long, env = "DYNAMO_SECRET", hide_env_values = true)]
     secret: Option<String>,
-    /// Founding member ID=PEER_ADDRESS, repeated; every founder lists the same set.
+    /// This node's weight: its share of partitions is in proportion to it [default: 1].
+    #[arg(long)]
+    weight: Option<u32>,
+    /// This node's zone (rack, data center): a key's homes span distinct zones first.
+    #[arg(long)]
+    zone: Option<String>,
+    /// Founding member ID=PEER_ADDRESS[,weight=W][,zone=Z], repeated; every founder
+    /// lists the same set with the same weights and zones.
     #[arg(long = "member")]
     #[serde(default)]
     members: Vec<String>,
@@ -304,6 +311,71 @@ fn init_logging(json: bool) {
     }
 }
 
+/// Founding members: `ID=ADDRESS[,weight=W][,zone=Z]` each; their addresses and the
+/// placements that differ from the default.
+fn parse_members(
+    entries: &[String],
+) -> Result<(BTreeMap<NodeId, String>, BTreeMap<NodeId, Placement>)> {
+    let mut addresses = Vec::new();
+    let mut placements = BTreeMap::new();
+    for entry in entries {
+        let mut parts = entry.split(',');
+        let peer = parts.next().unwrap_or_default();
+        addresses.push(peer.to_string());
+        let id = peer.split_once('=').map(|(id, _)| id).unwrap_or_default();
+        let mut placement = Placement::default();
+        for option in parts {
+            match option.split_once('=') {
+                Some(("weight", weight)) => placement.weight = parse_weight(weight)?,
+                Some(("zone", zone)) if !zone.is_empty() => placement.zone = Some(zone.into()),
+                _ => bail!("{option:?} in --member {entry:?} is not weight=W or zone=Z"),
+            }
+        }
+        if placement != Placement::default() {
+            let id: u32 = id
+                .parse()
+                .with_context(|| format!("{id:?} is not a node id"))?;
+            placements.insert(NodeId(id), placement);
+        }
+    }
+    Ok((parse_peers(&addresses)?, placements))
+}
+
+fn parse_weight(weight: &str) -> Result<u32> {
+    match weight.parse::<u32>() {
+        Ok(weight) if weight > 0 => Ok(weight),
+        _ => bail!("weight {weight:?} is not a whole number of at least 1"),
+    }
+}
+
+/// This node's placement from `--weight`/`--zone`, checked against its own `--member`
+/// entry: founders derive the first ring from the member list, so they must agree.
+fn own_placement(
+    id: NodeId,
+    (weight, zone): (Option<u32>, Option<String>),
+    placements: &mut BTreeMap<NodeId, Placement>,
+    founder: bool,
+) -> Result<()> {
+    if weight == Some(0) {
+        bail!("--weight must be at least 1");
+    }
+    let listed = placements.get(&id).cloned().unwrap_or_default();
+    let wanted = Placement {
+        weight: weight.unwrap_or(listed.weight),
+        zone: zone.or(listed.zone.clone()),
+    };
+    if founder && wanted != listed {
+        bail!(
+            "--weight/--zone ({wanted:?}) differ from this node's --member entry ({listed:?}); \
+             founders derive the first ring from the --member list, so give them there"
+        );
+    }
+    if wanted != Placement::default() {
+        placements.insert(id, wanted);
+    }
+    Ok(())
+}
+
 fn parse_peers(entries: &[String]) -> Result<BTreeMap<NodeId, String>> {
     let mut peers = BTreeMap::new();
     for entry in entries {
@@ -344,6 +416,10 @@ fn load(args: ServeArgs) -> Result<(NodeSettings, PathBuf, Durability)> {
     } else {
         args.seeds
     };
+    let (members, mut placements) = parse_members(&members)?;
+    let placement = (args.weight.or(file.weight), args.zone.or(file.zone));
+    let founder = members.contains_key(&NodeId(id));
+    own_placement(NodeId(id), placement, &mut placements, founder)?;
     let settings = NodeSettings {
         id: NodeId(id),
         client_listen: args
@@ -367,8 +443,9 @@ fn load(args: ServeArgs) -> Result<(NodeSettings, PathBuf, Durability)> {
             .secret
             .or(file.secret)
             .context("a cluster secret is required (--secret or DYNAMO_SECRET)")?,
-        members: parse_peers(&members)?,
+        members,
         seeds: parse_peers(&seeds)?,
+        placements,
         partitions: args.partitions.or(file.partitions).unwrap_or(1024),
         replication_factor: args
             .replication_factor
@@ -538,6 +615,7 @@ async fn dev(args: DevArgs) -> Result<()> {
             secret: "dev-cluster-secret-not-for-production".into(),
             members: members.clone(),
             seeds: BTreeMap::new(),
+            placements: BTreeMap::new(),
             partitions: 64,
             replication_factor: n,
             read_quorum: n / 2 + 1,

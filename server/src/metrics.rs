@@ -30,12 +30,16 @@ pub struct Metrics {
     transfers: IntGaugeVec,
     members: IntGaugeVec,
     hints_pending: IntGauge,
+    hint_bytes: IntGauge,
     ring_epoch: IntGauge,
     in_flight: IntGauge,
     storage_bytes: IntGauge,
     driver_batches: IntCounter,
     driver_events: IntCounter,
     driver_busy: prometheus::CounterVec,
+    background_rounds: IntCounterVec,
+    background_share: prometheus::Gauge,
+    background_client_p99: prometheus::Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -170,7 +174,32 @@ impl Metrics {
             &["phase"],
         )?;
         registry.register(Box::new(driver_busy.clone()))?;
+        let background_rounds = IntCounterVec::new(
+            Opts::new(
+                "dynamo_background_rounds_total",
+                "background rounds (anti-entropy, handoff, transfer) due, by the admission controller's decision: run, or deferred one interval because clients were slow (Dynamo 6.5)",
+            ),
+            &["decision"],
+        )?;
+        registry.register(Box::new(background_rounds.clone()))?;
+        let float_gauge =
+            |name: &str, help: &str| -> Result<prometheus::Gauge, prometheus::Error> {
+                let gauge = prometheus::Gauge::new(name, help)?;
+                registry.register(Box::new(gauge.clone()))?;
+                Ok(gauge)
+            };
+        let background_share = float_gauge(
+            "dynamo_background_share",
+            "share of due background rounds the admission controller lets run now (1/16 to 1)",
+        )?;
+        let background_client_p99 = float_gauge(
+            "dynamo_background_client_p99_seconds",
+            "client request p99 on the driver over the controller's window, at its last adjustment",
+        )?;
         Ok(Self {
+            background_rounds,
+            background_share,
+            background_client_p99,
             driver_batches: counter(
                 "dynamo_driver_batches_total",
                 "batches of events stepped by the driver, one group commit each",
@@ -178,6 +207,10 @@ impl Metrics {
             driver_events: counter("dynamo_driver_events_total", "events stepped by the driver")?,
             driver_busy,
             hints_pending: gauge("dynamo_hints_pending", "hints held for unreachable homes")?,
+            hint_bytes: gauge(
+                "dynamo_hint_bytes",
+                "bytes of hints held, all targets (each target is capped by hint_bytes_per_target_max)",
+            )?,
             ring_epoch: gauge("dynamo_ring_epoch", "epoch of this node's ring")?,
             in_flight: gauge(
                 "dynamo_requests_in_flight",
@@ -225,6 +258,18 @@ impl Metrics {
             counter.reset();
             counter.inc_by(took.as_secs_f64());
         }
+        let admission = &driver.admission;
+        for (decision, count) in [
+            ("run", admission.rounds_run),
+            ("deferred", admission.rounds_deferred),
+        ] {
+            let counter = self.background_rounds.with_label_values(&[decision]);
+            counter.reset();
+            counter.inc_by(count);
+        }
+        self.background_share.set(admission.share);
+        let p99 = admission.p99.map_or(0.0, |p99| p99.as_secs_f64());
+        self.background_client_p99.set(p99);
     }
 
     /// The text exposition, with the node's state copied in from `snapshot`.
@@ -250,6 +295,8 @@ impl Metrics {
             self.members.with_label_values(&[name]).set(count as i64);
         }
         self.hints_pending.set(snapshot.hints.unwrap_or(0) as i64);
+        let hint_bytes: u64 = snapshot.hint_bytes.values().sum();
+        self.hint_bytes.set(hint_bytes as i64);
         self.ring_epoch.set(snapshot.membership.epoch() as i64);
         self.in_flight.set(snapshot.in_flight as i64);
         self.storage_bytes.set(storage_bytes.unwrap_or(0) as i64);

@@ -37,12 +37,48 @@ pub struct NodeSettings {
     pub members: BTreeMap<NodeId, String>,
     /// Peer addresses of nodes to contact while this node knows no member.
     pub seeds: BTreeMap<NodeId, String>,
+    /// Weight and zone of founding members and of this node; a node missing here has
+    /// weight 1 and no zone. Founders must all list the same placements (each derives
+    /// the first ring from them).
+    pub placements: BTreeMap<NodeId, Placement>,
     pub partitions: u32,
     pub replication_factor: usize,
     pub read_quorum: usize,
     pub write_quorum: usize,
     /// The visualiser's directory, served under `/ui/` by the HTTP port (none: not served).
     pub ui_dir: Option<PathBuf>,
+}
+
+/// Where a node sits in the ring (Dynamo §4.3, §6.2 strategy 3): its weight (partitions
+/// in proportion to it) and its zone (failure domain: a key's homes span distinct
+/// zones first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub weight: u32,
+    pub zone: Option<String>,
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Placement {
+            weight: 1,
+            zone: None,
+        }
+    }
+}
+
+impl NodeSettings {
+    /// The placement of `node` (the default when none is configured).
+    pub fn placement(&self, node: NodeId) -> Placement {
+        self.placements.get(&node).cloned().unwrap_or_default()
+    }
+
+    fn member_info(&self, node: NodeId, address: &str) -> dynamo_core::membership::MemberInfo {
+        let placement = self.placement(node);
+        let mut info = member(address, placement.weight);
+        info.zone = placement.zone;
+        info
+    }
 }
 
 /// How the client ports (RESP and HTTP) admit clients: apart from [`NodeSettings`],
@@ -108,7 +144,7 @@ impl NodeSettings {
         let initial_members = self
             .members
             .iter()
-            .map(|(id, address)| (*id, member(address, 1)))
+            .map(|(id, address)| (*id, self.member_info(*id, address)))
             .collect();
         NodeConfig {
             ring: RingConfig {
@@ -117,7 +153,7 @@ impl NodeSettings {
             },
             read_quorum: self.read_quorum,
             write_quorum: self.write_quorum,
-            me: member(&peer, 1),
+            me: self.member_info(self.id, &peer),
             initial_members,
             seeds: self.seeds.keys().copied().collect(),
             seed: u64::from(self.id.0),

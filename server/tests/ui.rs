@@ -35,6 +35,7 @@ async fn node(offset: u16, ui_dir: Option<PathBuf>) -> Running<MemoryStore> {
         secret: "ui-test-secret".into(),
         members: BTreeMap::from([(NodeId(1), peer.to_string())]),
         seeds: BTreeMap::new(),
+        placements: BTreeMap::new(),
         partitions: 8,
         replication_factor: 1,
         read_quorum: 1,

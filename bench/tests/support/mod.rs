@@ -48,6 +48,7 @@ impl Cluster {
                     secret: "bench-test-secret".into(),
                     members: members.clone(),
                     seeds: BTreeMap::new(),
+                    placements: BTreeMap::new(),
                     partitions,
                     replication_factor,
                     read_quorum: majority,

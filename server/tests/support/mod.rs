@@ -22,6 +22,8 @@ pub struct Cluster {
     pub extra_args: Vec<String>,
     /// The admin the harness authenticates as (when the nodes have users).
     pub credentials: Option<Credentials>,
+    /// Appended to founder `i + 1`'s `--member` entry (",weight=2,zone=a").
+    pub placements: Vec<String>,
     dir: tempfile::TempDir,
     nodes: Vec<Option<Child>>,
 }
@@ -62,10 +64,33 @@ impl Cluster {
             founders: size,
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
             credentials: None,
+            placements: Vec::new(),
             dir: tempfile::tempdir().unwrap(),
             nodes: Vec::new(),
         };
         cluster.credentials = credentials;
+        cluster.launch(size);
+        cluster.wait_healthy();
+        for id in 1..=size {
+            cluster.wait_announced(id, size);
+        }
+        cluster
+    }
+
+    /// `start_with`, founder `i + 1` placed by `placements[i]` (",weight=2,zone=a").
+    pub fn start_placed(base: u16, partitions: u32, placements: &[&str]) -> Cluster {
+        let size = placements.len() as u16;
+        let mut cluster = Cluster {
+            base,
+            partitions,
+            replication_factor: 3,
+            founders: size,
+            extra_args: Vec::new(),
+            credentials: None,
+            placements: placements.iter().map(|p| p.to_string()).collect(),
+            dir: tempfile::tempdir().unwrap(),
+            nodes: Vec::new(),
+        };
         cluster.launch(size);
         cluster.wait_healthy();
         for id in 1..=size {
@@ -84,6 +109,7 @@ impl Cluster {
             founders: size,
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
             credentials: None,
+            placements: Vec::new(),
             dir: tempfile::tempdir().unwrap(),
             nodes: Vec::new(),
         };
@@ -201,9 +227,11 @@ impl Cluster {
             .stderr(self.log_file(id));
         if id <= self.founders {
             for member in 1..=self.founders {
+                let placement = self.placements.get(usize::from(member - 1));
+                let placement = placement.map_or("", String::as_str);
                 command.args([
                     "--member",
-                    &format!("{member}=127.0.0.1:{}", self.base + 100 + member),
+                    &format!("{member}=127.0.0.1:{}{placement}", self.base + 100 + member),
                 ]);
             }
         } else {
