@@ -23,6 +23,7 @@
 //! nodes and talks to clusters; the load generator is the `dynamo-bench` crate.
 
 pub mod auth;
+pub mod backup;
 pub mod client;
 pub mod driver;
 pub mod endpoints;
