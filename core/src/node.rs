@@ -91,6 +91,22 @@ pub enum InvariantError {
     HintsOverMax { held: usize, max: usize },
 }
 
+/// Why [`Node::merge_restored`] or [`Node::fence_actor`] refused (nothing changed).
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum RestoreError {
+    #[error("key is empty or over {max} bytes")]
+    BadKey { max: usize },
+    #[error("sibling set breaks an invariant: {0}")]
+    Siblings(#[from] VersionError),
+    #[error("incarnation {wanted} is more than {max} past this node's {current}")]
+    FenceTooFar { wanted: u32, current: u32, max: u32 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Incarnations [`Node::fence_actor`] takes at most in one call (each persists).
+pub const FENCE_STEPS_MAX: u32 = 1 << 16;
+
 impl From<StoreError> for InvariantError {
     fn from(error: StoreError) -> Self {
         Self::Local(LocalInvariantError::Store(error))
@@ -432,6 +448,62 @@ impl<S: Store> Node<S> {
             Timer::Transfer => config.transfer_interval_ms,
         };
         out.push(Output::SetTimer { timer, after_ms });
+    }
+
+    // ----- restoring a backup (the server's `backup.rs`) -----
+
+    /// Merge a sibling set from outside the protocol (a backup being restored) into
+    /// this node's replica of `key`, through the merge read repair, hinted handoff and
+    /// transfers use ([`Siblings::merged`]): nothing newer is overwritten, concurrent
+    /// siblings stay siblings, and merging the same set again changes nothing. First
+    /// fences this node's actor past any incarnation of its id the set holds (see
+    /// [`Node::fence_actor`]). Returns whether the replica changed; the driver syncs.
+    ///
+    /// [`Siblings::merged`]: crate::version::Siblings::merged
+    pub fn merge_restored(
+        &mut self,
+        key: &[u8],
+        siblings: &crate::version::Siblings,
+    ) -> Result<bool, RestoreError> {
+        let partitions = self.local.config().ring.partitions;
+        let partition = crate::hash::partition_of_key(key, partitions);
+        if !self.local.valid_key(partition, key) {
+            let max = limits::KEY_BYTES_MAX;
+            return Err(RestoreError::BadKey { max });
+        }
+        siblings.check_invariants()?;
+        let me = self.local.id();
+        let seen = siblings.clock().iter().map(|(actor, _)| actor);
+        if let Some(newest) = seen.filter(|a| a.node == me).map(|a| a.incarnation).max() {
+            self.fence_actor(newest)?;
+        }
+        let (_, changed) = self.local.merge_replica(partition, key, siblings)?;
+        Ok(changed)
+    }
+
+    /// Take new incarnations until this node's actor is past `incarnation`. Restored
+    /// data may hold dots of this node's id from another cluster (or from before a
+    /// lost disk) at any counter: minting under such an actor would reuse their dots
+    /// (DVVSet needs each dot fresh), so a restore fences every node past the
+    /// incarnations the backup holds for its id. Returns whether the actor changed.
+    pub fn fence_actor(&mut self, incarnation: u32) -> Result<bool, RestoreError> {
+        let current = self.local.actor().incarnation;
+        if current > incarnation {
+            return Ok(false);
+        }
+        if incarnation - current >= FENCE_STEPS_MAX {
+            let max = FENCE_STEPS_MAX;
+            let wanted = incarnation;
+            return Err(RestoreError::FenceTooFar {
+                wanted,
+                current,
+                max,
+            });
+        }
+        while self.local.actor().incarnation <= incarnation {
+            self.local.renew_actor()?;
+        }
+        Ok(true)
     }
 
     // ----- read-only views for drivers, the simulator, the model and tests -----

@@ -3,9 +3,11 @@
 //! (`dynamo_server::view`).
 
 use dynamo_core::types::NodeId;
+use dynamo_server::backup::{self, BackupError, BackupOptions, RestoreOptions, Summary};
 use dynamo_server::client::{Client, ClientConfig, ClientError, Versions};
 use dynamo_server::view::{ClusterView, MemberView};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +21,12 @@ pub enum CliError {
     Client(#[from] ClientError),
     #[error("transfers still pending after {0:?}")]
     StillMoving(Duration),
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    #[error("{0} partitions not restored (listed above)")]
+    NotRestored(usize),
+    #[error("{path}: {error}")]
+    File { path: String, error: std::io::Error },
 }
 
 /// The partition-aware client, as `config` says (a token, a CA for HTTPS).
@@ -145,5 +153,125 @@ pub async fn change(client: &Client, action: &str, node: u32) -> Result<(), CliE
     let epoch = client.change(action, NodeId(node)).await?;
     println!("{action} of node {node} accepted: ring epoch {epoch}");
     println!("follow the partitions moving with: dynamo admin transfers --watch");
+    Ok(())
+}
+
+fn print_rates(verb: &str, summary: &Summary) {
+    println!(
+        "{verb}: {} keys, {:.1} MB in {:.1} s: {:.0} keys/s, {:.1} MB/s",
+        summary.keys,
+        summary.bytes as f64 / 1e6,
+        summary.elapsed.as_secs_f64(),
+        summary.keys_per_second(),
+        summary.megabytes_per_second()
+    );
+}
+
+/// `admin backup DIR`.
+pub async fn backup(
+    client: &Client,
+    dir: PathBuf,
+    rate_mb: u64,
+    parallel: usize,
+) -> Result<(), CliError> {
+    let started = std::time::Instant::now();
+    let mut options = BackupOptions::new(&dir);
+    options.rate_bytes = (rate_mb > 0).then_some(rate_mb * 1_000_000);
+    options.parallel = parallel;
+    options.progress = true;
+    let manifest = backup::backup(client, &options).await?;
+    let unverified = manifest.partitions.iter().filter(|p| !p.verified).count();
+    let totals = &manifest.totals;
+    let summary = Summary {
+        keys: totals.keys,
+        bytes: totals.file_bytes,
+        elapsed: started.elapsed(),
+        ..Summary::default()
+    };
+    print_rates("backed up", &summary);
+    println!(
+        "{} partitions into {}: {} live keys, {} deleted, {} with siblings; {unverified} partitions unverified",
+        manifest.partitions.len(),
+        dir.display(),
+        totals.live_keys,
+        totals.deleted_keys,
+        totals.keys_with_siblings
+    );
+    Ok(())
+}
+
+/// `admin restore DIR`: every partition that cannot be restored is listed, the rest
+/// restore; the exit status says whether all did.
+pub async fn restore(client: &Client, dir: PathBuf, parallel: usize) -> Result<(), CliError> {
+    let mut options = RestoreOptions::new(dir);
+    options.parallel = parallel;
+    options.progress = true;
+    let summary = backup::restore(client, &options).await?;
+    print_rates("restored", &summary);
+    println!(
+        "{} partitions restored: {} entries merged on homes, {} changed a replica",
+        summary.partitions, summary.merged, summary.changed
+    );
+    for (_, reason) in &summary.refused {
+        eprintln!("error: {reason}");
+    }
+    match summary.refused.len() {
+        0 => Ok(()),
+        refused => Err(CliError::NotRestored(refused)),
+    }
+}
+
+pub async fn snapshot(client: &Client, node: u32) -> Result<(), CliError> {
+    let done = backup::snapshot(client, NodeId(node)).await?;
+    println!(
+        "node {node}: {} files, {:.1} MB copied to {} (driver paused {} ms)",
+        done.files,
+        done.bytes as f64 / 1e6,
+        done.path,
+        done.paused_ms
+    );
+    Ok(())
+}
+
+fn file_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+    move |error| CliError::File {
+        path: path.display().to_string(),
+        error,
+    }
+}
+
+pub async fn export(client: &Client, file: &std::path::Path) -> Result<(), CliError> {
+    let options = BackupOptions::new(".");
+    let summary = if file.as_os_str() == "-" {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        backup::jsonl::export(client, &mut out, &options).await?
+    } else {
+        let created = std::fs::File::create(file).map_err(file_error(file))?;
+        let mut out = std::io::BufWriter::new(created);
+        backup::jsonl::export(client, &mut out, &options).await?
+    };
+    eprintln!(
+        "exported {} keys ({:.1} MB)",
+        summary.keys,
+        summary.bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+pub async fn import(client: &Client, file: &std::path::Path) -> Result<(), CliError> {
+    let options = RestoreOptions::new(".");
+    let summary = if file.as_os_str() == "-" {
+        let mut input = std::io::stdin().lock();
+        backup::jsonl::import(client, &mut input, &options).await?
+    } else {
+        let opened = std::fs::File::open(file).map_err(file_error(file))?;
+        let mut input = std::io::BufReader::new(opened);
+        backup::jsonl::import(client, &mut input, &options).await?
+    };
+    print_rates("imported", &summary);
+    println!(
+        "{} entries merged on homes, {} changed a replica",
+        summary.merged, summary.changed
+    );
     Ok(())
 }

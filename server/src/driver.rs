@@ -12,10 +12,12 @@ use crate::admission::{Admission, AdmissionConfig, AdmissionStats, Decision};
 use crate::endpoints::Endpoints;
 use crate::peer::Outbound;
 use dynamo_core::membership::Membership;
+use dynamo_core::merkle::MerkleTree;
 use dynamo_core::message::{Command, Input, Output, Reply, RequestId, Timer};
-use dynamo_core::node::{Node, NodeStats, TransferStatus};
+use dynamo_core::node::{Node, NodeStats, RestoreError, TransferStatus};
 use dynamo_core::store::{Store, StoreError};
-use dynamo_core::types::NodeId;
+use dynamo_core::types::{Key, NodeId, PartitionId};
+use dynamo_core::version::Siblings;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,8 +43,62 @@ pub enum Event {
     Stats { reply: oneshot::Sender<NodeStats> },
     /// What operators see of the node (the HTTP API's cluster view, metrics).
     Snapshot { reply: oneshot::Sender<Snapshot> },
+    /// Backup: a page of a partition's replicas and its Merkle root, read between
+    /// batches so the two agree (`backup.rs`).
+    ReadPartition {
+        read: PartitionRead,
+        reply: oneshot::Sender<Result<PartitionPage, StoreError>>,
+    },
+    /// Restore: merge entries into this node's replicas; answered after the commit.
+    Restore {
+        entries: Vec<(Key, Siblings)>,
+        reply: oneshot::Sender<Result<RestoreCounts, RestoreError>>,
+    },
+    /// Restore: take an actor incarnation past this one; answered after the commit.
+    Fence {
+        incarnation: u32,
+        reply: oneshot::Sender<Result<bool, RestoreError>>,
+    },
+    /// Snapshot: commit, say so on `paused`, then step nothing until `resume` fires
+    /// (or is dropped), at most [`PAUSE_MAX`].
+    Pause {
+        paused: oneshot::Sender<()>,
+        resume: oneshot::Receiver<()>,
+    },
     /// Stop after this batch: sync and hand the store back.
     Shutdown,
+}
+
+/// The longest a [`Event::Pause`] holds the driver.
+pub const PAUSE_MAX: Duration = Duration::from_secs(60);
+
+/// Which page of a partition to read (keys strictly after `after`), bounded by both
+/// counts; `limit: 0` reads only the root.
+#[derive(Clone, Debug)]
+pub struct PartitionRead {
+    pub partition: PartitionId,
+    pub after: Option<Key>,
+    pub limit: usize,
+    pub bytes_max: usize,
+}
+
+/// A page of a partition as one node holds it, with the partition's Merkle root at
+/// the moment of the read (the root of an empty partition when it holds none).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct PartitionPage {
+    pub node: NodeId,
+    pub partition: PartitionId,
+    pub root: u128,
+    pub entries: Vec<(Key, Siblings)>,
+    /// The partition holds more after the last entry.
+    pub more: bool,
+}
+
+/// What a restore batch did on one node.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct RestoreCounts {
+    pub merged: u64,
+    pub changed: u64,
 }
 
 /// A node as operators see it. Built by the driver between batches.
@@ -150,6 +206,31 @@ impl DriverHandle {
             .map_err(|_| DriverGone)
     }
 
+    /// Any event answered on a oneshot: send it, wait for the answer.
+    pub async fn ask<T>(
+        &self,
+        event: impl FnOnce(oneshot::Sender<T>) -> Event,
+    ) -> Result<T, DriverGone> {
+        let (reply, answer) = oneshot::channel();
+        self.events
+            .send(event(reply))
+            .await
+            .map_err(|_| DriverGone)?;
+        answer.await.map_err(|_| DriverGone)
+    }
+
+    /// Hold the driver between batches (everything before is committed) until the
+    /// returned sender is dropped or fires, at most [`PAUSE_MAX`].
+    pub async fn pause(&self) -> Result<oneshot::Sender<()>, DriverGone> {
+        let (resume, held) = oneshot::channel();
+        let paused = self.ask(|paused| Event::Pause {
+            paused,
+            resume: held,
+        });
+        paused.await?;
+        Ok(resume)
+    }
+
     pub async fn shutdown(&self) {
         let _ = self.events.send(Event::Shutdown).await;
     }
@@ -172,6 +253,10 @@ struct Driver<S> {
     generation: u64,
     last_seen: BTreeMap<NodeId, Instant>,
     stats: DriverStats,
+    /// Answers released only after this batch's commit (restore merges).
+    after_commit: Vec<Box<dyn FnOnce() + Send>>,
+    /// A pause asked for in this batch, served after its commit.
+    pause: Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>,
 }
 
 /// Start the driver thread of `node`. The thread ends on `Shutdown` (returning the
@@ -198,6 +283,8 @@ pub fn spawn<S: Store + Send + 'static>(
         generation: 0,
         last_seen: BTreeMap::new(),
         stats: DriverStats::default(),
+        after_commit: Vec::new(),
+        pause: None,
     };
     let name = format!("driver-{}", driver.node.id());
     let thread = std::thread::Builder::new()
@@ -324,10 +411,88 @@ impl<S: Store> Driver<S> {
                 Event::Snapshot { reply } => {
                     let _ = reply.send(self.snapshot());
                 }
+                Event::ReadPartition { read, reply } => {
+                    let _ = reply.send(self.read_partition(&read));
+                }
+                Event::Restore { entries, reply } => {
+                    let restored = self.restore(&entries);
+                    self.after_commit.push(Box::new(move || {
+                        let _ = reply.send(restored);
+                    }));
+                }
+                Event::Fence { incarnation, reply } => {
+                    let fenced = self.node.fence_actor(incarnation);
+                    self.after_commit.push(Box::new(move || {
+                        let _ = reply.send(fenced);
+                    }));
+                }
+                Event::Pause { paused, resume } => self.pause = Some((paused, resume)),
                 Event::Shutdown => stop = true,
             }
         }
         (outputs, stop)
+    }
+
+    /// A page of `read.partition` and its root, both as of now (between batches).
+    fn read_partition(&self, read: &PartitionRead) -> Result<PartitionPage, StoreError> {
+        let partition = read.partition;
+        let root = self
+            .node
+            .tree(partition)
+            .map_or_else(|| MerkleTree::new().root().0, |tree| tree.root().0);
+        let mut page = PartitionPage {
+            node: self.node.id(),
+            partition,
+            root,
+            entries: Vec::new(),
+            more: false,
+        };
+        if read.limit == 0 {
+            return Ok(page);
+        }
+        let scanned = self
+            .node
+            .store()
+            .scan(partition, read.after.as_deref(), read.limit)?;
+        page.more = scanned.len() == read.limit;
+        let mut bytes = 0;
+        for (key, siblings) in scanned {
+            if bytes >= read.bytes_max {
+                page.more = true;
+                break;
+            }
+            bytes += key.len() + siblings.values().map(<[u8]>::len).sum::<usize>();
+            page.entries.push((key, siblings));
+        }
+        Ok(page)
+    }
+
+    /// Merge restored entries; stops at the first refusal (the earlier merges stand:
+    /// a merge is idempotent, so the restore just sends the batch again).
+    fn restore(&mut self, entries: &[(Key, Siblings)]) -> Result<RestoreCounts, RestoreError> {
+        let mut counts = RestoreCounts::default();
+        for (key, siblings) in entries {
+            counts.merged += 1;
+            counts.changed += u64::from(self.node.merge_restored(key, siblings)?);
+        }
+        Ok(counts)
+    }
+
+    /// Serve a pause asked for in the last batch: it is committed, so the store on
+    /// disk holds everything acknowledged; wait for the resume, bounded.
+    fn hold_if_paused(&mut self) {
+        let Some((paused, resume)) = self.pause.take() else {
+            return;
+        };
+        if paused.send(()).is_err() {
+            return;
+        }
+        let waited = self
+            .runtime
+            .block_on(async move { tokio::time::timeout(PAUSE_MAX, resume).await });
+        if waited.is_err() {
+            tracing::warn!(limit = ?PAUSE_MAX, "a pause outlived its limit; resuming");
+        }
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -375,6 +540,7 @@ impl<S: Store> Driver<S> {
             // a database does when fsync fails (the state on disk is unknown).
             tracing::error!(%error, "storage sync failed; stopping the node");
             self.pending.clear();
+            self.after_commit.clear();
             return Err(DriverError::Sync(error));
         }
         let epoch = self.node.membership().epoch();
@@ -382,7 +548,11 @@ impl<S: Store> Driver<S> {
         for output in outputs {
             self.release(output);
         }
+        for answer in self.after_commit.drain(..) {
+            answer();
+        }
         self.stats.releasing += committed.elapsed();
+        self.hold_if_paused();
         Ok(())
     }
 

@@ -10,6 +10,7 @@
 //!   `204` with the new context.
 //! - `?n=&r=&w=` override N, R and W per request.
 //! - `GET /v1/cluster`, `POST /v1/admin/join/{node}`, `POST /v1/admin/leave/{node}`,
+//!   the backup and restore routes (`backup/routes.rs`),
 //!   `GET /metrics` (Prometheus text), `GET /healthz`, `GET /readyz`.
 //! - With a UI directory (`--ui-dir`, or `dynamo dev`): its files under `/ui/` (the
 //!   ring visualiser, whose live mode polls `/v1/cluster` of the node serving it),
@@ -123,7 +124,10 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX));
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        // Backups and restores (admin only, as every `/v1/admin/` path), with their
+        // own body limit.
+        .merge(crate::backup::routes::routes());
     let api = match &state.ui_dir {
         Some(dir) => with_ui(api, dir),
         None => api,

@@ -24,6 +24,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod backup;
 pub mod client;
 pub mod driver;
 pub mod endpoints;

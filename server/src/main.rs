@@ -125,6 +125,32 @@ enum AdminAction {
         #[arg(long)]
         watch: bool,
     },
+    /// Back every partition up into DIR (a manifest and a checksummed file per
+    /// partition); run again on the same DIR to resume an interrupted backup.
+    Backup {
+        dir: PathBuf,
+        /// Read at most this many MB/s from the cluster (0: unpaced).
+        #[arg(long, default_value_t = 64)]
+        rate_mb: u64,
+        /// Partitions read at once.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+    },
+    /// Restore a backup DIR into this cluster (any size or partition count): entries
+    /// merge with what the cluster holds, never overwriting a newer version.
+    Restore {
+        dir: PathBuf,
+        /// Partition files restored at once.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+    },
+    /// Copy node NODE's store, with its driver paused, under its data directory's
+    /// snapshots/.
+    Snapshot { node: u32 },
+    /// Export every key as JSON lines to FILE ("-": standard output).
+    Export { file: PathBuf },
+    /// Import JSON lines written by export from FILE ("-": standard input).
+    Import { file: PathBuf },
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, ValueEnum)]
@@ -294,6 +320,15 @@ async fn admin(action: AdminAction, seeds: &Seeds) -> Result<()> {
         AdminAction::Join { node } => cli::change(&client, "join", node).await?,
         AdminAction::Leave { node } => cli::change(&client, "leave", node).await?,
         AdminAction::Transfers { watch } => cli::transfers(&client, watch).await?,
+        AdminAction::Backup {
+            dir,
+            rate_mb,
+            parallel,
+        } => cli::backup(&client, dir, rate_mb, parallel).await?,
+        AdminAction::Restore { dir, parallel } => cli::restore(&client, dir, parallel).await?,
+        AdminAction::Snapshot { node } => cli::snapshot(&client, node).await?,
+        AdminAction::Export { file } => cli::export(&client, &file).await?,
+        AdminAction::Import { file } => cli::import(&client, &file).await?,
     }
     Ok(())
 }

@@ -368,6 +368,18 @@ impl Client {
         )
     }
 
+    /// One request to the node at `address` with the client's token, answered as is
+    /// (the admin routes of backups and restores, `backup.rs`).
+    pub async fn raw(
+        &self,
+        method: Method,
+        address: &str,
+        path: &str,
+        body: Bytes,
+    ) -> Result<Response, HttpError> {
+        self.request(method, address, path, None, body).await
+    }
+
     /// Ask the cluster to add (`join`) or remove (`leave`) a member; the new epoch.
     pub async fn change(&self, action: &str, node: NodeId) -> Result<u64, ClientError> {
         let mut failures = Unreached::default();
