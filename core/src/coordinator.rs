@@ -150,6 +150,8 @@ struct Forward {
     delete: bool,
     /// The put's W, for a timeout's numbers.
     write_quorum: usize,
+    /// A membership change handed to the claimant (not a put).
+    change: bool,
 }
 
 /// What a coordinator routes by: the ring, the moves under way and peer health.
@@ -682,21 +684,54 @@ impl Requests {
         put: NewPut,
         out: &mut Vec<Output>,
     ) -> Result<(), Failure> {
-        local.count().forwarded += 1;
-        let request = local.mint_request();
         let forward = Forward {
             origin,
             home,
             delete: put.delete,
             write_quorum,
+            change: false,
         };
-        self.forwards.insert(request, forward);
         let command = Command::Put {
             key: put.key,
             context: put.context,
             content: put.content,
             quorum: put.quorum,
         };
+        self.send_forward(local, forward, command, out);
+        Ok(())
+    }
+
+    /// Hand a membership change to the claimant, which alone makes changes (see
+    /// `gossip.rs`); its answer goes back to `origin`.
+    pub fn forward_change<S: Store>(
+        &mut self,
+        local: &mut Local<S>,
+        origin: Origin,
+        claimant: NodeId,
+        command: Command,
+        out: &mut Vec<Output>,
+    ) {
+        let forward = Forward {
+            origin,
+            home: claimant,
+            delete: false,
+            write_quorum: 1,
+            change: true,
+        };
+        self.send_forward(local, forward, command, out);
+    }
+
+    fn send_forward<S: Store>(
+        &mut self,
+        local: &mut Local<S>,
+        forward: Forward,
+        command: Command,
+        out: &mut Vec<Output>,
+    ) {
+        local.count().forwarded += 1;
+        let request = local.mint_request();
+        let home = forward.home;
+        self.forwards.insert(request, forward);
         local.send(out, home, Message::Forward { request, command });
         // The home runs the put under its own request deadline and always answers by
         // then (success or failure); waiting twice as long lets its definitive answer
@@ -705,7 +740,6 @@ impl Requests {
         let after_ms = local.config().request_timeout_ms.saturating_mul(2);
         let timer = Timer::Request(request);
         out.push(Output::SetTimer { timer, after_ms });
-        Ok(())
     }
 
     pub fn on_forwarded<S: Store>(
@@ -860,9 +894,18 @@ impl Requests {
         } else if let Some(forward) = self.forwards.remove(&request) {
             // The home never answered: nothing is known stored (it may have been).
             local.count().timeouts += 1;
-            let failure = Failure::Timeout {
-                needed: forward.write_quorum,
-                received: 0,
+            let failure = if forward.change {
+                let reason = format!(
+                    "the claimant {} did not answer (it makes every membership change): \
+                     the change may or may not have been made; check the cluster's status",
+                    forward.home
+                );
+                Failure::Membership { reason }
+            } else {
+                Failure::Timeout {
+                    needed: forward.write_quorum,
+                    received: 0,
+                }
             };
             finish(local, forward.origin, Reply::Failed(failure), out);
             vec![forward.home]

@@ -72,6 +72,12 @@ impl Cluster {
         self.membership.ring()
     }
 
+    /// The node that makes membership changes: the ring's lowest member id (`None`
+    /// before a ring exists).
+    pub fn claimant(&self) -> Option<NodeId> {
+        self.ring()?.members().keys().next().copied()
+    }
+
     pub fn epoch(&self) -> u64 {
         self.membership.epoch()
     }

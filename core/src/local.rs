@@ -99,7 +99,10 @@ impl<S: Store> Local<S> {
         let boot = bump_u32(&mut store, META_BOOT)?;
         let (incarnation, dot_counter) = match (stored_incarnation(&store)?, lease(&store)?) {
             (Some(current), Some((leased, reserved))) if leased == current => (current, reserved),
-            _ => (next_incarnation(&mut store)?, 0),
+            _ => (
+                next_incarnation(&mut store, config.seed ^ u64::from(id.0))?,
+                0,
+            ),
         };
         let trees = rebuild_trees(&store)?;
         let hint_bytes = count_hint_bytes(&store)?;
@@ -210,7 +213,8 @@ impl<S: Store> Local<S> {
     /// clock claim every earlier dot of `actor`, so a sync would discard one it never
     /// saw (DVVSet assumes an actor's dots for a key reach its own replica).
     pub fn renew_actor(&mut self) -> Result<(), StoreError> {
-        let incarnation = next_incarnation(&mut self.store)?;
+        let seed = self.config.seed ^ u64::from(self.id.0);
+        let incarnation = next_incarnation(&mut self.store, seed)?;
         self.actor = ActorId::new(self.id, incarnation);
         self.dot_counter = 0;
         self.reserve_dots()?;
@@ -440,7 +444,22 @@ pub enum LocalInvariantError {
     Store(#[from] StoreError),
 }
 
-fn next_incarnation<S: Store>(store: &mut S) -> Result<u32, StoreError> {
+/// The next incarnation: one past the stored one, or for a store that has none a
+/// first one drawn from `seed` (the driver's OS randomness at every process start).
+///
+/// Why not 1 (issue 18, found by `core/tests/sim_wipe.rs`): a node whose disk was lost
+/// restarts empty under the same id, and counting from 1 again minted dots that still
+/// lived on other replicas; a repeated dot is taken for the same event, so replicas
+/// kept one of the two values and dropped an acknowledged write. A first incarnation
+/// drawn from 2^31 values repeats an earlier run's range with probability about
+/// (incarnations that run took) / 2^31 per lost disk; the top half stays free for
+/// counting up.
+fn next_incarnation<S: Store>(store: &mut S, seed: u64) -> Result<u32, StoreError> {
+    if stored_incarnation(store)?.is_none() {
+        let first = (Prng::new(seed).next_u64() % (1 << 31)) as u32 + 1;
+        store.put_meta(META_INCARNATION, &first.to_le_bytes())?;
+        return Ok(first);
+    }
     bump_u32(store, META_INCARNATION)
 }
 

@@ -35,7 +35,7 @@ use crate::handoff::Handoff;
 use crate::local::{Local, LocalInvariantError};
 use crate::membership::{Membership, MembershipError};
 use crate::merkle::MerkleTree;
-use crate::message::{Command, Input, Message, Output, Reply, Timer};
+use crate::message::{Command, Failure, Input, Message, Output, Reply, Timer};
 use crate::store::{Store, StoreError};
 use crate::transfer::{ReceivedChunk, Transfers};
 use crate::types::{limits, ActorId, NodeId, PartitionId};
@@ -190,6 +190,11 @@ impl<S: Store> Node<S> {
         may_forward: bool,
         out: &mut Vec<Output>,
     ) {
+        if matches!(command, Command::Join { .. } | Command::Leave { .. })
+            && self.via_claimant(origin, &command, may_forward, out)
+        {
+            return;
+        }
         let running = self.transfers.running(self.cluster.membership());
         let changed = match command {
             Command::Join { node } => {
@@ -224,11 +229,50 @@ impl<S: Store> Node<S> {
             }
             Err(failure) => Reply::Failed(failure),
         };
+        self.answer(origin, reply, out);
+    }
+
+    fn answer(&mut self, origin: Origin, reply: Reply, out: &mut Vec<Output>) {
         match origin {
             Origin::Client(request) => self.local.reply(out, request, reply),
-            // Peers forward only puts; a forwarded membership command is never made.
-            Origin::Forwarded { .. } => self.local.ignore(),
+            Origin::Forwarded { from, request } => {
+                self.local
+                    .send(out, from, Message::Forwarded { request, reply })
+            }
         }
+    }
+
+    /// Membership changes are made by one claimant, the ring's lowest member id (as
+    /// Riak's claimant): two changes made at once on two nodes would both become
+    /// epoch e+1 and the merge would keep one, while both operators were told theirs
+    /// was made. Every epoch is then made by the claimant of the one before, so changes
+    /// are serialized, and a second change while the first's transfers run is refused
+    /// with the reason. Returns whether `command` was handled here (forwarded to the
+    /// claimant, or refused because a forwarded change reached a node that is not it).
+    fn via_claimant(
+        &mut self,
+        origin: Origin,
+        command: &Command,
+        may_forward: bool,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let me = self.local.id();
+        let Some(claimant) = self.cluster.claimant().filter(|c| *c != me) else {
+            return false;
+        };
+        if may_forward {
+            let local = &mut self.local;
+            let command = command.clone();
+            self.requests
+                .forward_change(local, origin, claimant, command, out);
+        } else {
+            let reason = format!(
+                "{me} is not the claimant ({claimant} is, at ring epoch {}): the ring changed meanwhile, retry",
+                self.cluster.epoch()
+            );
+            self.answer(origin, Reply::Failed(Failure::Membership { reason }), out);
+        }
+        true
     }
 
     fn replan(&mut self) {
@@ -352,6 +396,13 @@ impl<S: Store> Node<S> {
             } => {
                 let origin = Origin::Forwarded { from, request };
                 requests.on_command(local, &routing, origin, command, false, out)
+            }
+            Message::Forward {
+                request,
+                command: command @ (Command::Join { .. } | Command::Leave { .. }),
+            } => {
+                let origin = Origin::Forwarded { from, request };
+                self.on_command(origin, command, false, out)
             }
             Message::Forward { .. } => local.ignore(),
             Message::Forwarded { request, reply } => {

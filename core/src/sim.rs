@@ -351,6 +351,20 @@ impl Sim {
         host.requests.clear();
     }
 
+    /// Crash `node` and lose its disk for good (a replaced drive, a wiped data
+    /// directory): it restarts from an empty store with a fresh seed, as a new process
+    /// draws new OS randomness.
+    pub fn wipe(&mut self, id: NodeId) {
+        self.crash(id);
+        let seed = self.prng.next_u64();
+        let Some(host) = self.hosts.get_mut(&id) else {
+            return;
+        };
+        host.disk = Some(MemoryStore::default());
+        host.config.seed = seed;
+        self.restart(id);
+    }
+
     /// Restart a crashed node from its store.
     pub fn restart(&mut self, id: NodeId) {
         let mutant = self.mutant;

@@ -2,7 +2,7 @@
 //!
 //! Each seed builds a cluster, runs a random mix of gets, puts (with contexts from
 //! earlier reads), crashes, restarts, link cuts, lossy and duplicating network phases,
-//! and a join or leave; then heals everything, lets handoff and anti-entropy run, and
+//! a join or leave, and (at W >= 2) one node losing its disk for good; then heals everything, lets handoff and anti-entropy run, and
 //! checks the history (`dynamo_core::sim::check`).
 //!
 //! `SIM_SEEDS=N` sets how many seeds run (default 1000); `SIM_SEED=S` replays one seed.
@@ -41,6 +41,9 @@ const OPERATIONS: usize = 24;
 fn run(seed: u64, mutant: Mutant, config: NodeConfig) -> Violations {
     let mut prng = Prng::new(seed);
     let nodes = 3 + prng.below(3) as u32;
+    // One node may lose its disk for good (issue 25): a write acknowledged by W >= 2
+    // copies keeps one, so nothing acknowledged may be lost; at W=1 it may.
+    let mut may_wipe = config.write_quorum >= 2;
     let mut sim = Sim::new(seed, nodes, config);
     sim.set_mutant(mutant);
     let mut contexts: Vec<(usize, usize)> = Vec::new(); // (key, history index of a reply)
@@ -85,6 +88,10 @@ fn run(seed: u64, mutant: Mutant, config: NodeConfig) -> Violations {
             14 if !membership_changed => {
                 membership_changed = true;
                 change_membership(&mut sim, &mut prng);
+            }
+            15 if may_wipe => {
+                may_wipe = false;
+                sim.wipe(node);
             }
             _ => {}
         }
@@ -217,4 +224,11 @@ fn the_checker_catches_planted_bugs() {
         "acknowledging before the local write went unnoticed"
     );
     println!("ack-before-local-write caught by seed {ack:?}");
+    let stand_in =
+        (0..3000u64).find(|seed| !run(*seed, Mutant::StandInWithoutHint, config()).is_empty());
+    assert!(
+        stand_in.is_some(),
+        "a stand-in keeping no hint for the new home went unnoticed"
+    );
+    println!("stand-in-without-hint caught by seed {stand_in:?}");
 }

@@ -120,8 +120,9 @@ impl Cluster {
                 ));
             }
             let merged = sets[0].clone().unwrap_or_default();
-            for (_, dot) in state.history.acknowledged().filter(|(k, _)| *k == index) {
-                if !write_kept(&merged, dot, state.history.put_contexts(index)) {
+            for (_, write) in state.history.acknowledged().filter(|(k, _)| *k == index) {
+                if !write_kept(&merged, write, state.history.put_contexts(index)) {
+                    let dot = write.0;
                     return Err(format!("k{index}: acknowledged {dot} lost after healing"));
                 }
             }

@@ -9,13 +9,17 @@ use crate::config::{key, ModelConfig};
 use crate::msg::{Body, Msg};
 use dynamo_core::clock::{Dot, VersionVector};
 use dynamo_core::message::{Command, Failure, Reply, RequestId};
+use dynamo_core::version::Content;
 use stateright::actor::Envelope;
 
 /// What a client asked for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     Get,
-    Put { context: VersionVector },
+    Put {
+        context: VersionVector,
+        content: Content,
+    },
 }
 
 /// How an operation ended, as far as the properties care.
@@ -54,12 +58,14 @@ pub struct History {
 }
 
 impl History {
-    /// Acknowledged puts: (key, dot).
-    pub fn acknowledged(&self) -> impl Iterator<Item = (usize, Dot)> + '_ {
+    /// Acknowledged puts: (key, (dot, content)).
+    pub fn acknowledged(&self) -> impl Iterator<Item = (usize, (Dot, &Content))> + '_ {
         self.records
             .iter()
-            .filter_map(|record| match &record.reply {
-                Some((_, Outcome::Put { dot })) => Some((record.key, *dot)),
+            .filter_map(|record| match (&record.reply, &record.op) {
+                (Some((_, Outcome::Put { dot })), Op::Put { content, .. }) => {
+                    Some((record.key, (*dot, content)))
+                }
                 _ => None,
             })
     }
@@ -71,7 +77,7 @@ impl History {
         self.records
             .iter()
             .filter_map(move |record| match &record.op {
-                Op::Put { context } if record.key == key => Some(context),
+                Op::Put { context, .. } if record.key == key => Some(context),
                 _ => None,
             })
     }
@@ -114,8 +120,11 @@ pub fn record_out(
         return None;
     };
     let op = match command {
-        Command::Put { context, .. } => Op::Put {
+        Command::Put {
+            context, content, ..
+        } => Op::Put {
             context: context.clone(),
+            content: content.clone(),
         },
         // The model's clients put with contexts and get; a set is that pair fused in
         // one coordinator (its parts are the checked get and put), never issued here.

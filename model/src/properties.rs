@@ -88,9 +88,9 @@ fn held(model: &DynamoModel, state: &SystemState, index: usize) -> Siblings {
 /// replicas and every hint store hold.
 fn no_write_lost(model: &DynamoModel, state: &SystemState) -> bool {
     let history = &state.history;
-    history.acknowledged().all(|(index, dot)| {
+    history.acknowledged().all(|(index, write)| {
         let held = held(model, state, index);
-        write_kept(&held, dot, history.put_contexts(index))
+        write_kept(&held, write, history.put_contexts(index))
     })
 }
 

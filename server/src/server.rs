@@ -156,7 +156,9 @@ impl NodeSettings {
             me: self.member_info(self.id, &peer),
             initial_members,
             seeds: self.seeds.keys().copied().collect(),
-            seed: u64::from(self.id.0),
+            // OS randomness at every start: a node restarted with an empty data
+            // directory must not mint its first actor's dots again (local.rs).
+            seed: random_seed(),
             ..NodeConfig::default()
         }
     }
@@ -329,5 +331,18 @@ impl<S: Send + 'static> Running<S> {
         joined
             .map_err(|_| ShutdownError::Panicked)?
             .map_err(ShutdownError::Driver)
+    }
+}
+
+/// A seed from the OS's randomness (from the clock if it has none to give).
+fn random_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    match getrandom::getrandom(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(error) => {
+            tracing::warn!(%error, "no OS randomness; seeding from the clock");
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            now.map_or(0, |d| d.as_nanos() as u64)
+        }
     }
 }

@@ -148,3 +148,45 @@ fn join_and_leave_under_load_move_the_planned_partitions_and_lose_nothing() {
         }
     });
 }
+
+/// Two operators join two different nodes at the same moment through two different
+/// nodes (issue 18): exactly one is told its change was made, the other gets a clear
+/// conflict, and the change its operator was told of is the one in the ring.
+#[test]
+fn two_concurrent_changes_give_one_success_and_one_clear_conflict() {
+    let mut cluster = Cluster::start_with(23200, 3, 16, N);
+    for id in [4, 5] {
+        cluster.spawn_joiner(id);
+    }
+    eventually_within(Duration::from_secs(30), "nodes 4 and 5 announce", || {
+        let view = cluster.view(1);
+        let joining = view.members.iter();
+        joining.filter(|m| m.status == MemberState::Joining).count() == 2
+    });
+    let post = |through: u16, node: u32| {
+        let url = format!("http://{}/v1/admin/join/{node}", cluster.http(through));
+        std::thread::spawn(move || {
+            block_on(async move {
+                let response = reqwest::Client::new().post(url).send().await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            })
+        })
+    };
+    let (first, second) = (post(2, 4), post(3, 5));
+    let answers = [first.join().unwrap(), second.join().unwrap()];
+    let made: Vec<&(u16, String)> = answers.iter().filter(|(s, _)| *s == 200).collect();
+    assert_eq!(made.len(), 1, "exactly one change is made: {answers:?}");
+    let refused = answers.iter().find(|(s, _)| *s != 200).unwrap();
+    assert!(
+        refused.1.contains("still running") || refused.1.contains("claimant"),
+        "the other says why: {refused:?}"
+    );
+    let joined = if answers[0].0 == 200 { 4 } else { 5 };
+    eventually_within(Duration::from_secs(60), "every node has the change", || {
+        (1..=5).all(|id| {
+            let view = cluster.view(id);
+            view.ring
+                .is_some_and(|r| r.members().contains_key(&NodeId(joined)))
+        })
+    });
+}

@@ -20,11 +20,13 @@ use super::{History, Op, Sim};
 use crate::clock::{Dot, VersionVector};
 use crate::message::Reply;
 use crate::types::{Key, NodeId};
-use crate::version::Siblings;
+use crate::version::{Content, Siblings};
 use std::collections::BTreeSet;
 
-/// Whether the acknowledged write `dot` survives in `held`, the merge of the copies of
-/// its key: it is still a sibling there, or it was superseded, which takes both a put
+/// Whether the acknowledged write `dot` of `content` survives in `held`, the merge of
+/// the copies of its key: it is still a sibling there (the same dot with the same
+/// content: a node that lost its disk and minted a dot again must not pass for the
+/// earlier event), or it was superseded, which takes both a put
 /// of the key whose context covered it (`contexts`: every put's context, acknowledged
 /// or not, since an unacknowledged put may still have reached a replica) and `held`'s
 /// clock covering it (the superseding put, or its successors, reached the copies).
@@ -32,10 +34,11 @@ use std::collections::BTreeSet;
 /// version dropped by mistake (a reused dot, a wrong merge) would pass for superseded.
 pub fn write_kept<'a>(
     held: &Siblings,
-    dot: Dot,
+    (dot, content): (Dot, &Content),
     contexts: impl IntoIterator<Item = &'a VersionVector>,
 ) -> bool {
-    held.iter().any(|sibling| sibling.dot == dot)
+    held.iter()
+        .any(|sibling| sibling.dot == dot && sibling.content == *content)
         || (held.clock().covers(dot) && contexts.into_iter().any(|context| context.covers(dot)))
 }
 
@@ -121,12 +124,13 @@ fn check_durable(history: &History, key: &[u8], merged: &Siblings, violations: &
         })
         .collect();
     for record in history {
-        let (Op::Put { key: k, .. }, Some((_, Reply::Put { dot, .. }))) =
+        let (Op::Put { key: k, value, .. }, Some((_, Reply::Put { dot, .. }))) =
             (&record.op, &record.reply)
         else {
             continue;
         };
-        if k == key && !write_kept(merged, *dot, contexts.iter().copied()) {
+        let content = value.clone().map_or(Content::Tombstone, Content::Value);
+        if k == key && !write_kept(merged, (*dot, &content), contexts.iter().copied()) {
             violations.lost.push(format!(
                 "put #{} ({dot:?}) on {key:?} acknowledged but lost",
                 record.id
@@ -153,14 +157,17 @@ fn check_converged(sim: &Sim, key: &[u8], homes: &[NodeId], violations: &mut Vio
 mod tests {
     use super::*;
     use crate::types::ActorId;
-    use crate::version::Content;
 
     fn actor(node: u32) -> ActorId {
         ActorId::new(NodeId(node), 0)
     }
 
+    fn value(byte: u8) -> Content {
+        Content::Value(vec![byte])
+    }
+
     fn put(set: &mut Siblings, context: &VersionVector, node: u32) -> Dot {
-        let content = Content::Value(vec![node as u8]);
+        let content = value(node as u8);
         set.update(context, content, actor(node)).unwrap()
     }
 
@@ -168,9 +175,11 @@ mod tests {
     fn a_sibling_is_kept_whatever_the_contexts() {
         let mut held = Siblings::new();
         let dot = put(&mut held, &VersionVector::new(), 1);
-        assert!(write_kept(&held, dot, []));
+        assert!(write_kept(&held, (dot, &value(1)), []));
         let covering = held.clock().clone();
-        assert!(write_kept(&held, dot, [&covering]));
+        assert!(write_kept(&held, (dot, &value(1)), [&covering]));
+        // The same dot holding another value is another event (a reused dot): lost.
+        assert!(!write_kept(&held, (dot, &value(9)), []));
     }
 
     #[test]
@@ -181,11 +190,11 @@ mod tests {
         put(&mut held, &read, 2);
         assert!(!held.iter().any(|sibling| sibling.dot == first));
         // The put over `read` superseded it: kept.
-        assert!(write_kept(&held, first, [&read]));
+        assert!(write_kept(&held, (first, &value(1)), [&read]));
         // No put's context covered it: the clock alone does not excuse its absence.
         let blind = VersionVector::new();
-        assert!(!write_kept(&held, first, [&blind]));
+        assert!(!write_kept(&held, (first, &value(1)), [&blind]));
         // A covering context whose put never reached the copies: lost.
-        assert!(!write_kept(&Siblings::new(), first, [&read]));
+        assert!(!write_kept(&Siblings::new(), (first, &value(1)), [&read]));
     }
 }
