@@ -4,8 +4,12 @@
 //!
 //! ```sh
 //! cargo run -p dynamo-core --example scale --release --features sim -- \
-//!     [--sizes 100,300,1000] [--seed 1] [--keys-per-node 10] [--svg docs/scale]
+//!     [--sizes 100,300,1000] [--seed 1] [--keys-per-node 10] [--partitions 1024] \
+//!     [--ring-partitions 1024,4096] [--svg docs/scale]
 //! ```
+//!
+//! `--partitions`: the simulated clusters' partition count; `--ring-partitions`: those
+//! of the ring-only tables (view size, moves, routing, weights and zones).
 //!
 //! Gossip, joins and leaves run in the deterministic simulator (`dynamo_core::sim::Sim`,
 //! real `Node`s, default timers: one gossip exchange per node per second), so every
