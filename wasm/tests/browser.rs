@@ -24,6 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "browser/findings.rs"]
+mod findings;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
@@ -229,6 +232,13 @@ impl Driver {
     fn wait_until(&self, what: &str, expression: &str) {
         let script = format!("return Boolean({expression});");
         wait_for(what, || self.eval(&script) == json!(true));
+    }
+
+    /// Resize the browser window (CSS pixels), as a smaller screen would be.
+    fn resize(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({ "width": width, "height": height }));
+        let check = format!("window.innerWidth <= {width}");
+        self.wait_until("the window to resize", &check);
     }
 
     fn number(&self, expression: &str) -> f64 {
@@ -731,7 +741,10 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
     let profile = artifacts().join("profile");
     let _ = std::fs::remove_dir_all(&profile);
     let driver = Driver::start(child, &profile);
-    load(&driver, &format!("http://127.0.0.1:{port}/"));
+    let page = format!("http://127.0.0.1:{port}/");
+    load(&driver, &page);
+    findings::simulator_findings(&driver, &page);
+    load(&driver, &page);
     ring_is_drawn(&driver);
     put_then_get(&driver);
     concurrent_puts_make_siblings(&driver);

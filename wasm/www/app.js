@@ -11,6 +11,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 const R_OUT = 285, R_IN = 240, R_NODES = 165, R_BADGE = 20;
 const ARROWS_MAX = 40; // drawn per action; older ones would only clutter
 const TICK_MS = 450;
+const KEY_LABEL_MAX = 24; // characters; the full key is in the label's tooltip
 
 const $ = (id) => document.getElementById(id);
 let vis = null;
@@ -46,8 +47,16 @@ function arcPath(start, end, inner, outer) {
   return `M${x0},${y0} A${outer},${outer} 0 ${large} 1 ${x1},${y1} L${x2},${y2} A${inner},${inner} 0 ${large} 0 ${x3},${y3} Z`;
 }
 
+// Errors and warnings sit in a fixed bar at the bottom: showing one moves nothing.
 function showError(error) {
   $('error').textContent = String(error);
+}
+
+// The URL replays the run (`s`) and restores the key field (`k`).
+function saveUrl() {
+  if (!vis) return;
+  const params = new URLSearchParams({ s: vis.scenario(), k: $('key').value });
+  history.replaceState(null, '', '#' + params.toString());
 }
 
 // ----- actions -----
@@ -57,7 +66,7 @@ function act(action) {
     const index = vis.apply(JSON.stringify(action));
     $('error').textContent = '';
     render();
-    history.replaceState(null, '', '#s=' + encodeURIComponent(vis.scenario()));
+    saveUrl();
     return index;
   } catch (error) {
     showError(error);
@@ -87,6 +96,7 @@ function setupFromForm() {
 
 function start(visualiser) {
   vis = visualiser;
+  window.dynamoVis = vis; // for the browser test and for curious readers
   contexts.clear();
   render();
   const setup = view.setup;
@@ -100,7 +110,7 @@ function reset(event) {
   event?.preventDefault();
   try {
     start(new Visualiser(JSON.stringify(setupFromForm())));
-    history.replaceState(null, '', '#s=' + encodeURIComponent(vis.scenario()));
+    saveUrl();
     $('error').textContent = '';
   } catch (error) {
     showError(error);
@@ -115,17 +125,18 @@ function put(via, value, context) {
 
 function wireControls() {
   $('setup').addEventListener('submit', reset);
-  $('share').onclick = () => navigator.clipboard?.writeText(location.href);
+  $('share').onclick = share;
   $('get').onclick = () => act({ op: 'get', via: selected('via'), key: $('key').value });
   $('put').onclick = () => put(selected('via'), $('value').value, null);
-  $('put-context').onclick = () => put(selected('via'), $('value').value, contexts.get($('key').value) ?? null);
-  $('delete').onclick = () => put(selected('via'), null, contexts.get($('key').value) ?? null);
+  const lastContext = () => contexts.get($('key').value)?.context ?? null;
+  $('put-context').onclick = () => put(selected('via'), $('value').value, lastContext());
+  $('delete').onclick = () => put(selected('via'), null, lastContext());
   $('concurrent').onclick = () => {
-    const context = contexts.get($('key').value) ?? null;
+    const context = lastContext();
     put(selected('via'), $('value').value + '-a', context);
     put(selected('via2'), $('value').value + '-b', context);
   };
-  $('key').oninput = () => render();
+  $('key').oninput = () => { render(); saveUrl(); };
   $('crash').onclick = () => act({ op: 'crash', node: selected('target') });
   $('restart').onclick = () => act({ op: 'restart', node: selected('target') });
   $('isolate').onclick = () => act({ op: 'isolate', node: selected('target') });
@@ -143,6 +154,25 @@ function wireControls() {
   $('play').onclick = togglePlay;
   $('compare').onclick = drawBalance;
   $('background').onchange = () => render();
+}
+
+// Copy the replay link; where the clipboard is refused or absent (an insecure
+// origin, a browser without focus), show the link selected, to copy by hand.
+async function share() {
+  saveUrl();
+  const url = location.href, link = $('share-link'), status = $('share-status');
+  const timeout = new Promise((_, fail) => setTimeout(() => fail(new Error('the clipboard did not answer')), 1000));
+  try {
+    if (!navigator.clipboard) throw new Error('no clipboard on this page (not a secure context)');
+    await Promise.race([navigator.clipboard.writeText(url), timeout]);
+    link.hidden = true;
+    status.textContent = 'link copied: it replays this run';
+  } catch (error) {
+    link.hidden = false;
+    link.value = url;
+    link.select();
+    status.textContent = `copy this link by hand (${error.message ?? error})`;
+  }
 }
 
 function firstUp(except) {
@@ -170,9 +200,12 @@ function render() {
   view = JSON.parse(vis.view($('key').value));
   window.dynamoView = view; // for the browser test and for curious readers
   for (const record of view.history) {
-    if (record.context && record.key) contexts.set(record.key, record.context);
+    if (record.context && record.key) contexts.set(record.key, record);
   }
-  $('context').textContent = contexts.get($('key').value) ?? 'none';
+  const latest = contexts.get($('key').value);
+  $('context').textContent = latest ? latest.context_clock : 'none (a put now is blind)';
+  $('context').title = latest ? `as sent to the node (opaque to clients): ${latest.context}` : '';
+  $('warning').textContent = view.warnings.join(' ');
   drawRing();
   drawZones();
   fillSelects();
@@ -192,11 +225,27 @@ function render() {
     : `${view.in_flight.length} message(s) in flight`;
 }
 
+// Where each node sits, in turns: the nodes of the setup evenly spaced, and each node
+// added later in the middle of the widest gap, so no badge ever moves.
+function nodeTurns(nodes, initial) {
+  const turns = [];
+  nodes.forEach((_, index) => {
+    if (index < initial) { turns.push((index + 0.5) / initial); return; }
+    const sorted = [...turns].sort((a, b) => a - b);
+    let widest = -1, middle = 0;
+    sorted.forEach((at, i) => {
+      const next = i + 1 < sorted.length ? sorted[i + 1] : sorted[0] + 1;
+      if (next - at > widest + 1e-9) { widest = next - at; middle = ((at + next) / 2) % 1; }
+    });
+    turns.push(middle);
+  });
+  return turns;
+}
+
 function nodePositions() {
   const positions = new Map();
-  view.nodes.forEach((node, index) => {
-    positions.set(node.id, polar((index + 0.5) / view.nodes.length, R_NODES));
-  });
+  const turns = nodeTurns(view.nodes, Math.min(view.setup.nodes, view.nodes.length));
+  view.nodes.forEach((node, index) => positions.set(node.id, polar(turns[index], R_NODES)));
   positions.set('client', [-290, -290]);
   return positions;
 }
@@ -218,9 +267,11 @@ function drawRing() {
       `p${segment.partition} · owner n${segment.owner}${segment.zone ? ' (zone ' + segment.zone + ')' : ''} · homes ${segment.homes.map((h) => 'n' + h).join(', ')}`;
     // An inner band in the owner's zone colour: which failure domain owns each arc.
     if (segment.zone_colour) {
+      const [x0, y0] = polar(segment.start_turns, R_IN - 7), [x1, y1] = polar(segment.end_turns, R_IN - 7);
+      const large = segment.end_turns - segment.start_turns > 0.5 ? 1 : 0;
       svg('path', {
-        d: arcPath(segment.start_turns, segment.end_turns, R_IN - 11, R_IN - 3),
-        fill: segment.zone_colour, class: 'zone-band', 'data-zone': segment.zone,
+        d: `M${x0},${y0} A${R_IN - 7},${R_IN - 7} 0 ${large} 1 ${x1},${y1}`, stroke: segment.zone_colour,
+        'stroke-dasharray': zoneDash(segment.zone), class: 'zone-band', 'data-zone': segment.zone,
       }, segments);
     }
   }
@@ -238,8 +289,21 @@ function drawKeyMarker() {
   const [x0, y0] = polar(view.key.position_turns, R_IN - 8);
   const [x1, y1] = polar(view.key.position_turns, R_OUT + 14);
   svg('line', { x1: x0, y1: y0, x2: x1, y2: y1, class: 'key-line' }, group);
-  const [lx, ly] = polar(view.key.position_turns, R_OUT + 26);
-  svg('text', { x: lx, y: ly, class: 'key-label', 'text-anchor': 'middle' }, group).textContent = view.key.key;
+  const [lx, ly] = polar(view.key.position_turns, R_OUT + 24);
+  const key = view.key.key;
+  const label = svg('text', { x: lx, y: ly + 4, class: 'key-label', 'text-anchor': 'middle' }, group);
+  label.textContent = key.length > KEY_LABEL_MAX ? key.slice(0, KEY_LABEL_MAX - 1) + '…' : key;
+  svg('title', {}, label).textContent = key;
+  keepInside(label);
+}
+
+// Shift an SVG text into the ring's view box (a long label near its edge would be cut).
+function keepInside(text) {
+  const box = text.getBBox(), view = $('ring').viewBox.baseVal, margin = 2;
+  const dx = Math.max(0, view.x + margin - box.x) - Math.max(0, box.x + box.width - (view.x + view.width - margin));
+  const dy = Math.max(0, view.y + margin - box.y) - Math.max(0, box.y + box.height - (view.y + view.height - margin));
+  text.setAttribute('x', Number(text.getAttribute('x')) + dx);
+  text.setAttribute('y', Number(text.getAttribute('y')) + dy);
 }
 
 function drawLinks(positions) {
@@ -265,7 +329,7 @@ function drawBadges(positions) {
     }, group);
     const r = badgeRadius(node.weight);
     if (!node.in_ring) svg('circle', { r: r + 8, class: 'ring-out' }, badge);
-    if (node.zone_colour) svg('circle', { r: r + 4, class: 'zone-ring', stroke: node.zone_colour }, badge);
+    if (node.zone_colour) svg('circle', { r: r + 4, class: 'zone-ring', stroke: node.zone_colour, 'stroke-dasharray': zoneDash(node.zone) }, badge);
     svg('circle', { r, fill: node.colour, class: 'body' }, badge);
     svg('text', { y: 5 }, badge).textContent = node.up ? node.name : '✕';
     const meta = [node.weight !== 1 || view.nodes.some((n) => n.weight !== 1) ? `w${node.weight}` : null, node.zone].filter((x) => x);
@@ -285,6 +349,8 @@ function drawBadges(positions) {
   }
 }
 
+const zoneDash = (name) => view.zones.find((zone) => zone.name === name)?.dash ?? '';
+
 // A heavier node is a bigger badge (area grows with weight, up to a cap).
 function badgeRadius(weight) {
   return R_BADGE * Math.min(1.5, Math.sqrt(weight));
@@ -297,7 +363,7 @@ function drawZones() {
   legend.hidden = view.zones.length === 0;
   for (const zone of view.zones) {
     const item = html('li', { 'data-zone': zone.name, 'data-owned': zone.owned, style: `--c:${zone.colour}` }, undefined, legend);
-    html('span', { class: 'swatch' }, undefined, item);
+    html('span', { class: 'swatch', style: zone.dash ? `border-style:${zone.dash.startsWith('2 ') ? 'dotted' : 'dashed'}` : '' }, undefined, item);
     item.append(`zone ${zone.name}: ${zone.nodes.map((n) => 'n' + n).join(' ')} · owns ${zone.owned}`);
   }
 }
@@ -333,8 +399,34 @@ function tone(item) {
 function drawArrows(positions) {
   const group = $('arrows');
   group.replaceChildren();
+  placed = [];
   drawFresh(group, positions);
   drawInFlight(group, positions);
+}
+
+// Labels already drawn this render, as boxes: a new label never overlaps one. It is
+// nudged along its arrow's side, and left off when no place is free (its arrow's
+// tooltip still says what it is).
+let placed = [];
+const LABEL_NUDGES = [0, 13, -13, 26, -26];
+
+// Boxes are estimated from the text's length, generously (measuring each would
+// force a layout per label: 300 puts took a minute to draw).
+const LABEL_CHAR_PX = 6.8, LABEL_HEIGHT_PX = 13;
+
+function placeLabel(group, attrs, text) {
+  const width = text.length * LABEL_CHAR_PX + 6;
+  const x = Number(attrs.x) - width / 2, y = Number(attrs.y);
+  for (const nudge of LABEL_NUDGES) {
+    const box = { x, y: y + nudge - LABEL_HEIGHT_PX + 3, width, height: LABEL_HEIGHT_PX };
+    const clash = placed.some((b) => box.x < b.x + b.width && b.x < box.x + box.width && box.y < b.y + b.height && b.y < box.y + box.height);
+    if (clash) continue;
+    placed.push(box);
+    const label = svg('text', { ...attrs, y: y + nudge }, group);
+    label.textContent = text;
+    return label;
+  }
+  return null;
 }
 
 // What the last action delivered: arrows whose dot travels once, then fade.
@@ -361,8 +453,8 @@ function drawFresh(group, positions) {
     svg('title', {}, path).textContent = `${kind}: ${item.detail}`;
     travel(group, `arrow-dot t-${tone(item)}`, d, seconds, { dur: '0.8s' });
     if (item.message && LABELLED.has(item.message.group) && fresh.length <= 16) {
-      svg('text', { x: mid[0], y: mid[1], class: `arrow-label t-${tone(item)}`, style: `animation-delay:${delay}` }, group)
-        .textContent = messageLabel(item.message);
+      placeLabel(group, { x: mid[0], y: mid[1], class: `arrow-label t-${tone(item)}`, style: `animation-delay:${delay}` },
+        messageLabel(item.message));
     }
   });
 }
@@ -388,7 +480,7 @@ function drawInFlight(group, positions) {
       dur: `${TICK_MS / 1000}s`, calcMode: 'linear', keyPoints: `${at};${next}`, keyTimes: '0;1',
     });
     if (LABELLED.has(message.group)) {
-      svg('text', { x: mid[0], y: mid[1], class: `flight-label t-${message.group}` }, group).textContent = messageLabel(message);
+      placeLabel(group, { x: mid[0], y: mid[1], class: `flight-label t-${message.group}` }, messageLabel(message));
     }
   }
 }
@@ -497,7 +589,8 @@ function drawHistory() {
   for (const record of view.history.slice().reverse()) {
     const row = html('tr', { 'data-index': record.index, 'data-outcome': record.outcome }, undefined, table);
     html('td', {}, record.index, row);
-    const what = [record.op, record.key, record.value].filter((x) => x != null).join(' ');
+    const how = record.over == null ? null : record.over === '[]' ? '(blind: no context)' : `over context ${record.over}`;
+    const what = [record.op, record.key, record.value, how].filter((x) => x != null).join(' ');
     html('td', {}, what, row);
     html('td', {}, `n${record.via}`, row);
     html('td', {}, `${record.invoked_ms}${record.replied_ms != null ? '→' + record.replied_ms : ''} ms`, row);
@@ -523,7 +616,9 @@ function drawLog() {
     html('span', { class: 't' }, `${item.at_ms} ms `, line);
     const ends = item.from != null && item.to != null ? ` n${item.from}→n${item.to}` : ` n${item.node}`;
     const what = item.message ? messageLabel(item.message) : kind.replace('_', ' ');
-    const request = item.request != null ? ` #${item.request}` : '';
+    // A client request's own line already starts with its number.
+    const named = item.detail && item.detail.startsWith(`#${item.request} `);
+    const request = item.request != null && !named ? ` #${item.request}` : '';
     line.append(`${what}${ends}${request}${item.detail ? ': ' + item.detail : ''}`);
   }
 }
@@ -661,7 +756,9 @@ async function main() {
   await wasm.default();
   ({ Visualiser, compare_strategies } = wasm);
   wireControls();
-  const shared = new URLSearchParams(location.hash.slice(1)).get('s');
+  const params = new URLSearchParams(location.hash.slice(1));
+  const shared = params.get('s');
+  if (params.has('k')) $('key').value = params.get('k');
   try {
     start(shared ? Visualiser.replay(shared) : new Visualiser(JSON.stringify(setupFromForm())));
   } catch (error) {
