@@ -86,6 +86,15 @@ async fn serves_the_visualiser_and_its_live_mode() {
     );
     let (status, _) = fetch(&node, "/").await;
     assert_eq!(status, StatusCode::TEMPORARY_REDIRECT);
+    // Without the trailing slash the page's relative style.css and app.js would
+    // resolve to / and 404 (issue 22): it is sent to /ui/.
+    let response = no_redirects()
+        .get(format!("http://{}/ui", node.http_addr))
+        .send()
+        .await
+        .expect("the http port answers");
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(response.headers()["location"], "/ui/");
     let (status, _) = fetch(&node, "/ui/no-such-file.js").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // The API is still there beside the files.

@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 #[path = "browser/findings.rs"]
 mod findings;
+#[path = "browser/live.rs"]
+mod live;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -304,9 +306,25 @@ impl Drop for Stop {
 
 /// Build the page with `scripts/build-wasm.sh`, in a target directory of its own.
 fn build_page(workspace: &Path) {
-    let log_path = artifacts().join("build-wasm.log");
+    let script = workspace.join("scripts/build-wasm.sh");
+    build(workspace, Command::new(script), "build-wasm");
+}
+
+/// Build the `dynamo` binary (for live mode's `dynamo dev`) in the page's target
+/// directory; returns its path.
+fn build_server(workspace: &Path) -> PathBuf {
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "-p", "dynamo-server", "--bin", "dynamo"]);
+    build(workspace, cargo, "build-server");
+    workspace.join("target/wasm-build/debug/dynamo")
+}
+
+/// Run a build command in `workspace`, into `target/wasm-build`, within
+/// `BUILD_TIMEOUT`; its output goes to `<name>.log` among the artifacts.
+fn build(workspace: &Path, mut command: Command, name: &str) {
+    let log_path = artifacts().join(format!("{name}.log"));
     let log = std::fs::File::create(&log_path).expect("create the build log");
-    let mut child = Command::new(workspace.join("scripts/build-wasm.sh"))
+    let mut child = command
         .current_dir(workspace)
         .env("CARGO_TARGET_DIR", workspace.join("target/wasm-build"))
         .stdin(Stdio::null())
@@ -314,7 +332,7 @@ fn build_page(workspace: &Path) {
         .stderr(log)
         .process_group(0) // cargo and rustc with it, for the kill on timeout
         .spawn()
-        .expect("run scripts/build-wasm.sh");
+        .unwrap_or_else(|error| panic!("run {name}: {error}"));
     let deadline = Instant::now() + BUILD_TIMEOUT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for the build") {
@@ -331,14 +349,8 @@ fn build_page(workspace: &Path) {
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     match status {
         Some(status) if status.success() => {}
-        Some(status) => panic!(
-            "scripts/build-wasm.sh failed ({status}):\n{}",
-            tail.join("\n")
-        ),
-        None => panic!(
-            "scripts/build-wasm.sh took over {BUILD_TIMEOUT:?}:\n{}",
-            tail.join("\n")
-        ),
+        Some(status) => panic!("{name} failed ({status}):\n{}", tail.join("\n")),
+        None => panic!("{name} took over {BUILD_TIMEOUT:?}:\n{}", tail.join("\n")),
     }
 }
 
@@ -734,6 +746,7 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     require_browser();
     build_page(&workspace);
+    let dynamo = build_server(&workspace);
     let port = serve(workspace.join("wasm/www"));
     let child = Arc::new(Mutex::new(None));
     let _stop = Stop(child.clone());
@@ -756,6 +769,7 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
     shared_link_replays(&driver);
     weights_and_zones_are_drawn(&driver);
     a_heavier_node_joins_in_a_new_zone(&driver);
+    live::live_mode(&driver, &workspace, &dynamo);
     drop(driver);
     if std::env::var_os("DOCS_SCREENSHOTS").is_some() {
         let docs = workspace.join("docs/screenshots");

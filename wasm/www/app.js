@@ -662,6 +662,7 @@ function drawStrategy(box, strategy) {
 // ----- live mode: the running cluster, as the node serving the page reports it -----
 
 const LIVE_POLL_MS = 1000;
+const LIVE_BADGE = 34; // the live ring is drawn smaller: bigger badges and labels
 // The simulator's palette (wasm/src/view.rs `colour`), so node n looks the same in both.
 const PALETTE = ['#4caf50', '#ab47bc', '#fdd835', '#29b6f6', '#ec407a', '#ff7043', '#26a69a', '#7e57c2',
   '#c0ca33', '#8d6e63', '#5c6bc0', '#ffa726', '#66bb6a', '#d4e157', '#ef5350', '#78909c'];
@@ -674,18 +675,129 @@ function liveWanted() {
 
 function startLive() {
   $('live').hidden = false;
+  $('live-origin').textContent = `· ${location.host}`;
+  document.body.classList.add('with-live');
+  addEventListener('message', relayed);
   pollLive();
   setInterval(pollLive, LIVE_POLL_MS);
 }
+
+let liveCluster = null;
+// Per node: its last two /metrics samples ({ at, requests, events, buckets }) and
+// the rates between them.
+const samples = new Map();
+const rates = new Map();
+const relays = new Map(); // node -> its relay iframe (another node's origin)
 
 async function pollLive() {
   try {
     const response = await fetch('/v1/cluster', { cache: 'no-store' });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    drawLive(await response.json());
+    liveCluster = await response.json();
+    drawLive(liveCluster);
   } catch (error) {
     $('live').dataset.state = 'unreachable';
     $('live-summary').textContent = `cannot read /v1/cluster: ${error}`;
+    return;
+  }
+  for (const member of liveCluster.members) askMetrics(member);
+}
+
+// This node's /metrics directly; another node's through its relay page.
+async function askMetrics(member) {
+  if (member.id === liveCluster.node) {
+    try {
+      const response = await fetch('/metrics', { cache: 'no-store' });
+      if (response.ok) sampled(member.id, await response.text());
+    } catch { /* the next poll tries again */ }
+    return;
+  }
+  if (!member.http) return;
+  const origin = `${location.protocol}//${member.http}`;
+  let frame = relays.get(member.id);
+  if (!frame || frame.dataset.origin !== origin) {
+    frame?.remove();
+    frame = html('iframe', { src: `${origin}/ui/relay.html`, hidden: '', 'data-origin': origin, 'data-node': member.id, title: `n${member.id} metrics relay` }, undefined, document.body);
+    relays.set(member.id, frame);
+    return; // asked once it has loaded, at the next poll
+  }
+  frame.contentWindow?.postMessage({ type: 'dynamo-metrics?' }, origin);
+}
+
+function relayed(event) {
+  if (event.data?.type !== 'dynamo-metrics' || !event.data.text) return;
+  const frame = [...relays.values()].find((f) => f.dataset.origin === event.origin);
+  if (frame) sampled(Number(frame.dataset.node), event.data.text);
+}
+
+// The sums this view needs from a Prometheus text page.
+function parseMetrics(text) {
+  const found = { requests: 0, failed: 0, events: 0, buckets: new Map() };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const match = /^(\w+)(?:\{([^}]*)\})? ([0-9.eE+-]+|NaN|\+Inf)$/.exec(line.trim());
+    if (!match) continue;
+    const [, name, labels = '', value] = match;
+    const number = Number(value);
+    if (name === 'dynamo_requests_total') {
+      found.requests += number;
+      if (!/outcome="ok"/.test(labels)) found.failed += number;
+    } else if (name === 'dynamo_driver_events_total') {
+      found.events += number;
+    } else if (name === 'dynamo_request_duration_seconds_bucket') {
+      const le = /le="([^"]+)"/.exec(labels)?.[1];
+      if (le) found.buckets.set(le, (found.buckets.get(le) ?? 0) + number);
+    }
+  }
+  return found;
+}
+
+function sampled(node, text) {
+  const now = { at: performance.now(), ...parseMetrics(text) };
+  const before = samples.get(node);
+  samples.set(node, now);
+  if (!before) return;
+  const seconds = Math.max(0.001, (now.at - before.at) / 1000);
+  const per = (field) => Math.max(0, now[field] - before[field]) / seconds;
+  rates.set(node, {
+    requests: per('requests'), failed: per('failed'), events: per('events'),
+    p99_ms: percentile(before.buckets, now.buckets, 0.99),
+  });
+  if (liveCluster) { drawLiveRing(liveCluster); drawLiveRates(liveCluster); }
+}
+
+// The q-th latency percentile of the requests between two samples, as the upper
+// bound of its histogram bucket (ms); null without requests.
+function percentile(before, now, q) {
+  const bounds = [...now.keys()].filter((le) => le !== '+Inf').sort((a, b) => Number(a) - Number(b));
+  const total = (now.get('+Inf') ?? 0) - (before.get('+Inf') ?? 0);
+  if (total <= 0) return null;
+  for (const le of bounds) {
+    if ((now.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total) return Number(le) * 1000;
+  }
+  return Infinity;
+}
+
+function drawLiveRates(cluster) {
+  const table = $('live-rates');
+  table.replaceChildren();
+  const head = html('tr', {}, undefined, table);
+  for (const title of ['node', 'client requests/s', 'failed/s', 'p99 latency', 'protocol events/s']) html('th', {}, title, head);
+  const max = Math.max(1, ...[...rates.values()].map((r) => r.requests));
+  for (const member of cluster.members) {
+    const rate = rates.get(member.id);
+    const row = html('tr', { 'data-node': member.id, 'data-rate': rate ? rate.requests.toFixed(1) : '' }, undefined, table);
+    const name = html('td', {}, undefined, row);
+    html('span', { class: 'dot', style: `background:${nodeColour(member.id)}` }, undefined, name);
+    name.append(`n${member.id}`);
+    const cell = html('td', {}, undefined, row);
+    if (!rate) { cell.textContent = 'measuring…'; continue; }
+    const bar = html('span', { class: 'rate-bar' }, undefined, cell);
+    html('span', { style: `width:${(100 * rate.requests) / max}%;background:${nodeColour(member.id)}` }, undefined, bar);
+    cell.append(` ${rate.requests.toFixed(0)}`);
+    html('td', { class: rate.failed > 0 ? 'failed' : '' }, rate.failed.toFixed(0), row);
+    html('td', {}, rate.p99_ms == null ? '-' : rate.p99_ms === Infinity ? '> 10 s' : `≤ ${rate.p99_ms} ms`, row);
+    html('td', {}, rate.events.toFixed(0), row);
   }
 }
 
@@ -717,9 +829,11 @@ function drawLiveRing(cluster) {
     const [x, y] = polar((index + 0.5) / cluster.members.length, R_NODES);
     const classes = `badge${member.suspected ? ' suspected' : ''}${member.status === 'left' ? ' down' : ''}`;
     const badge = svg('g', { class: classes, transform: `translate(${x},${y})`, 'data-node': member.id, 'data-status': member.status }, ring);
-    svg('circle', { r: R_BADGE, class: 'body', fill: nodeColour(member.id) }, badge);
+    svg('circle', { r: LIVE_BADGE, class: 'body', fill: nodeColour(member.id) }, badge);
     svg('text', { y: 5 }, badge).textContent = `n${member.id}`;
-    svg('text', { y: R_BADGE + 14, class: 'rank' }, badge).textContent = member.status + (member.suspected ? ' · suspected' : '');
+    svg('text', { y: LIVE_BADGE + 24, class: 'rank' }, badge).textContent = member.status + (member.suspected ? ' · suspected' : '');
+    const rate = rates.get(member.id);
+    if (rate) svg('text', { y: LIVE_BADGE + 48, class: 'live-rate', 'data-node': member.id }, badge).textContent = `${rate.requests.toFixed(0)} req/s`;
   });
   svg('text', { y: 8, class: 'live-epoch' }, ring).textContent = `epoch ${cluster.epoch}`;
 }
