@@ -4,6 +4,8 @@
 
 // From the WASM package, imported in main() rather than statically: live mode must
 // work from a node even when scripts/build-wasm.sh has not built the package.
+import { TOURS, TOUR_SETUP, tourTools } from './tours.js';
+
 let Visualiser = null;
 let compare_strategies = null;
 
@@ -856,6 +858,51 @@ function drawLiveMembers(cluster) {
   }
 }
 
+// ----- guided scenarios (tours.js) -----
+
+let tour = null; // { name, step }
+
+const tourApi = {
+  act: (action) => { const index = act(action); return index == null ? null : Number(index); }, // i64 arrives as a BigInt
+  view: () => view,
+  setKey: (key) => { $('key').value = key; render(); },
+  balance: (weights, tokens) => {
+    $('weights').value = weights; $('tokens').value = tokens; drawBalance();
+    $('balance').scrollIntoView({ block: 'nearest' });
+  },
+  efficiencies: () => [...document.querySelectorAll('#strategies .strategy')].map((s) => Number(s.dataset.efficiency)),
+};
+
+// Replay `name`'s steps 0..=step on a fresh cluster, then narrate the last.
+function runTour(name, step) {
+  const steps = TOURS[name]?.steps;
+  if (!steps) { showError(`no scenario named ${name}`); return; }
+  step = Math.max(0, Math.min(step, steps.length - 1));
+  start(new Visualiser(JSON.stringify(TOUR_SETUP)));
+  const tools = tourTools(tourApi), context = {};
+  try {
+    for (let i = 0; i <= step; i++) steps[i].run(tourApi, tools, context);
+  } catch (error) {
+    showError(`scenario ${name}, step ${step + 1}: ${error}`);
+    return;
+  }
+  render();
+  tour = { name, step };
+  $('tour-pick').value = name;
+  $('tour-say').textContent = steps[step].say(tourApi, tools, context);
+  $('tour-step').textContent = `${TOURS[name].title} · step ${step + 1} of ${steps.length}`;
+  $('tour').dataset.step = step;
+  $('tour').dataset.last = String(step === steps.length - 1);
+  history.replaceState(null, '', '#' + new URLSearchParams({ tour: name, step }).toString());
+}
+
+function wireTours() {
+  for (const [name, { title }] of Object.entries(TOURS)) html('option', { value: name }, title, $('tour-pick'));
+  $('tour-restart').onclick = () => runTour($('tour-pick').value, 0);
+  $('tour-next').onclick = () => runTour($('tour-pick').value, tour && tour.name === $('tour-pick').value ? tour.step + 1 : 0);
+  $('tour-back').onclick = () => tour && runTour(tour.name, tour.step - 1);
+}
+
 // ----- start -----
 
 async function main() {
@@ -870,6 +917,7 @@ async function main() {
   await wasm.default();
   ({ Visualiser, compare_strategies } = wasm);
   wireControls();
+  wireTours();
   const params = new URLSearchParams(location.hash.slice(1));
   const shared = params.get('s');
   if (params.has('k')) $('key').value = params.get('k');
@@ -880,6 +928,7 @@ async function main() {
     start(new Visualiser(JSON.stringify(setupFromForm())));
   }
   drawBalance();
+  if (params.has('tour')) runTour(params.get('tour'), Number(params.get('step') ?? 0));
   window.dynamoReady = true;
 }
 
