@@ -49,6 +49,18 @@ impl Visualiser {
         serde_json::to_string(&view).expect("the view serialises")
     }
 
+    /// Simulated time now (ms): the timeline replays a run up to a chosen instant.
+    pub fn now_ms(&self) -> f64 {
+        self.explorer.sim().now_ms() as f64
+    }
+
+    /// Request `index`'s trace (JSON, see `view::TraceView`), for its sequence diagram.
+    pub fn trace(&self, index: usize) -> Result<String, String> {
+        let trace = view::trace(&self.explorer, index)
+            .ok_or_else(|| format!("request #{index} is not among the newest requests shown"))?;
+        Ok(serde_json::to_string(&trace).expect("the trace serialises"))
+    }
+
     /// The scenario so far, for the URL.
     pub fn scenario(&self) -> String {
         self.explorer.scenario().to_json()

@@ -415,6 +415,37 @@ fn warnings(sim: &Sim, setup: &Setup) -> Vec<String> {
     found
 }
 
+/// One client request's part of the run, for its sequence diagram.
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceView {
+    pub record: RecordView,
+    /// What served it, oldest first: its arrival, the messages delivered, the reply.
+    /// Only what the activity log still holds (its newest `ACTIVITY_MAX` entries).
+    pub activities: Vec<Activity>,
+    /// Its messages still on the wire.
+    pub in_flight: Vec<Flight>,
+}
+
+/// Request `index`'s trace; none when it is not among the history shown.
+pub fn trace(explorer: &Explorer, index: usize) -> Option<TraceView> {
+    let record = history(explorer).into_iter().find(|r| r.index == index)?;
+    let activities = explorer
+        .activity()
+        .filter(|a| a.request == Some(index))
+        .cloned()
+        .collect();
+    let in_flight = explorer
+        .in_flight()
+        .filter(|f| f.message.request == Some(index))
+        .cloned()
+        .collect();
+    Some(TraceView {
+        record,
+        activities,
+        in_flight,
+    })
+}
+
 fn newest<T>(mut items: Vec<T>, max: usize) -> Vec<T> {
     let skip = items.len().saturating_sub(max);
     items.drain(..skip);

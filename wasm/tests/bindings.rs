@@ -797,3 +797,47 @@ fn a_run_of_advances_replays_to_the_same_events() {
     let json = |e: &Explorer| serde_json::to_string(&view::build(e, Some("a"))).unwrap();
     assert_eq!(json(&again), json(&explorer));
 }
+
+#[test]
+fn a_trace_holds_one_request_and_its_messages_only() {
+    let mut visualiser = Visualiser::new("{}").unwrap();
+    let put = r#"{"op":"put","via":1,"key":"cart","value":"book","context":null}"#;
+    assert_eq!(visualiser.apply(put).unwrap(), 0);
+    let get = r#"{"op":"get","via":2,"key":"cart"}"#;
+    assert_eq!(visualiser.apply(get).unwrap(), 1);
+    let on_wire: Value = serde_json::from_str(&visualiser.trace(0).unwrap()).unwrap();
+    let flights = on_wire["in_flight"].as_array().unwrap();
+    assert!(!flights.is_empty(), "the put's writes are on the wire");
+    assert!(flights.iter().all(|f| f["message"]["request"] == 0));
+    visualiser.apply(r#"{"op":"advance","ms":100}"#).unwrap();
+    assert_eq!(visualiser.now_ms(), 100.0);
+    let trace: Value = serde_json::from_str(&visualiser.trace(0).unwrap()).unwrap();
+    assert_eq!(trace["record"]["outcome"], "ok");
+    let activities = trace["activities"].as_array().unwrap();
+    assert!(
+        activities.iter().all(|a| a["request"] == 0),
+        "only request #0"
+    );
+    let kinds: Vec<&str> = activities
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"client"));
+    assert!(kinds.contains(&"reply"));
+    let writes = activities
+        .iter()
+        .filter(|a| a["message"]["kind"] == "write")
+        .count();
+    assert_eq!(writes, 2, "a write to each other home: {kinds:?}");
+    for delivered in activities.iter().filter(|a| a["kind"] == "message") {
+        let (sent, at) = (delivered["sent_ms"].as_u64(), delivered["at_ms"].as_u64());
+        assert!(
+            sent.is_some() && sent <= at,
+            "sent before delivered: {delivered}"
+        );
+        if delivered["message"]["kind"] == "write" {
+            assert_eq!(sent, Some(0), "the writes left with the put, at 0 ms");
+        }
+    }
+    assert!(visualiser.trace(7).is_err(), "no request #7");
+}

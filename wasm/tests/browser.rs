@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 mod findings;
 #[path = "browser/live.rs"]
 mod live;
+#[path = "browser/timeline.rs"]
+mod timeline;
 #[path = "browser/tours.rs"]
 mod tours;
 
@@ -771,6 +773,7 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
     shared_link_replays(&driver);
     weights_and_zones_are_drawn(&driver);
     a_heavier_node_joins_in_a_new_zone(&driver);
+    timeline::timeline_and_trace(&driver, &page);
     tours::every_scenario(&driver, &page);
     live::live_mode(&driver, &workspace, &dynamo);
     drop(driver);

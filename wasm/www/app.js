@@ -67,6 +67,7 @@ function act(action) {
   try {
     const index = vis.apply(JSON.stringify(action));
     $('error').textContent = '';
+    recordHead(); // acting on an earlier moment branches from it
     render();
     saveUrl();
     return index;
@@ -98,6 +99,8 @@ function setupFromForm() {
 
 function start(visualiser) {
   vis = visualiser;
+  traced = null;
+  recordHead();
   window.dynamoVis = vis; // for the browser test and for curious readers
   contexts.clear();
   render();
@@ -156,6 +159,7 @@ function wireControls() {
   $('play').onclick = togglePlay;
   $('compare').onclick = drawBalance;
   $('background').onchange = () => render();
+  $('scrub').oninput = () => scrubTo(Number($('scrub').value));
 }
 
 // Copy the replay link; where the clipboard is refused or absent (an insecure
@@ -215,6 +219,7 @@ function render() {
   drawKey();
   drawMoves();
   drawHistory();
+  drawTrace();
   drawLog();
   const ring = view.ring;
   $('clock').textContent = `t = ${view.now_ms} ms · ${view.events} events · ring epoch ${ring ? ring.epoch : '-'}` +
@@ -583,13 +588,113 @@ function drawMoves() {
   }
 }
 
+// ----- the timeline: any earlier moment, replayed from the run's actions -----
+
+// The run as far as it went: its setup, actions and moments (one per simulator
+// event, one per other action). Scrubbing replays a prefix; it leaves this alone.
+let head = null;
+
+function recordHead() {
+  const scenario = JSON.parse(vis.scenario());
+  const moments = scenario.actions.reduce((sum, a) => sum + (a.op === 'step' ? a.events : 1), 0);
+  head = { ...scenario, moments };
+  $('scrub').max = moments;
+  $('scrub').value = moments;
+  $('scrub-at').textContent = '';
+}
+
+function scrubTo(moment) {
+  const replayed = new Visualiser(JSON.stringify(head.setup));
+  let left = moment;
+  for (const action of head.actions) {
+    if (left <= 0) break;
+    const events = action.op === 'step' ? Math.min(left, action.events) : 1;
+    replayed.apply(JSON.stringify(action.op === 'step' ? { op: 'step', events } : action));
+    left -= events;
+  }
+  vis = replayed;
+  window.dynamoVis = vis;
+  contexts.clear();
+  render();
+  $('scrub-at').textContent = moment === head.moments ? '' : `moment ${moment} of ${head.moments} (t = ${view.now_ms} ms): acting here branches the run`;
+}
+
+// ----- request tracing: one request's messages as a sequence diagram -----
+
+let traced = null; // history index
+const TRACE_COLUMN = 90, TRACE_TOP = 34, TRACE_ROW = 22;
+
+function drawTrace() {
+  const picture = $('trace');
+  picture.replaceChildren();
+  picture.hidden = traced == null;
+  if (traced == null) return;
+  let trace;
+  try {
+    trace = JSON.parse(vis.trace(traced));
+  } catch (error) {
+    $('trace-hint').textContent = String(error);
+    picture.hidden = true;
+    return;
+  }
+  const { record, activities, in_flight } = trace;
+  $('trace-hint').textContent = `#${record.index} ${record.op} ${record.key ?? ''} via n${record.via}: ${record.outcome}` +
+    `${record.quorum ? ' · ' + record.quorum : ''}. Arrows leave when their sender acted and arrive when delivered.`;
+  const nodes = new Set([record.via]);
+  for (const a of activities) for (const id of [a.node, a.from, a.to]) if (id != null) nodes.add(id);
+  for (const f of in_flight) { nodes.add(f.from); nodes.add(f.to); }
+  const columns = ['client', ...[...nodes].sort((a, b) => (a === record.via ? -1 : b === record.via ? 1 : a - b))];
+  const x = (who) => 50 + columns.indexOf(who) * TRACE_COLUMN;
+  // One row per distinct instant, so simultaneous events share a row.
+  const times = [...new Set([record.invoked_ms, ...activities.map((a) => a.at_ms), ...in_flight.flatMap((f) => [f.sent_ms, f.deliver_ms]),
+    ...activities.filter((a) => a.sent_ms != null).map((a) => a.sent_ms), ...(record.replied_ms != null ? [record.replied_ms] : [])])].sort((a, b) => a - b);
+  const y = (t) => TRACE_TOP + times.indexOf(t) * TRACE_ROW;
+  const height = TRACE_TOP + times.length * TRACE_ROW + 10;
+  picture.setAttribute('viewBox', `0 0 ${Math.max(300, 50 + columns.length * TRACE_COLUMN)} ${height}`);
+  for (const who of columns) {
+    svg('line', { x1: x(who), y1: 22, x2: x(who), y2: height - 6, class: 'lifeline', 'data-who': who }, picture);
+    svg('text', { x: x(who), y: 14, class: 'lifeline-name' }, picture).textContent = who === 'client' ? 'client' : `n${who}`;
+  }
+  for (const t of times) svg('text', { x: 4, y: y(t) + 4, class: 'trace-time' }, picture).textContent = `${t} ms`;
+  // A message's send time is the mirror's; failing that, when its sender last acted
+  // in this request at or before its delivery (an estimate).
+  const actedAt = (node, t) => Math.max(record.invoked_ms, ...activities.filter((a) => a.at_ms <= t &&
+    (a.to === node || (a.kind === 'client' && a.node === node))).map((a) => a.at_ms));
+  for (const a of activities) {
+    const from = a.kind === 'client' ? 'client' : a.from, to = a.kind === 'reply' ? 'client' : a.to;
+    if (from == null || to == null) {
+      svg('circle', { cx: x(a.node), cy: y(a.at_ms), r: 4, class: `trace-event t-${tone(a)}` }, picture);
+      continue;
+    }
+    const sent = a.kind === 'message' || a.kind === 'lost' ? a.sent_ms ?? actedAt(from, a.at_ms) : a.at_ms;
+    traceArrow(picture, x(from), y(sent), x(to), y(a.at_ms), `t-${tone(a)}`, a.message ? messageLabel(a.message) : a.kind, a);
+  }
+  for (const f of in_flight) {
+    traceArrow(picture, x(f.from), y(f.sent_ms), x(f.to), y(f.deliver_ms), `t-${f.message.group} on-wire`, messageLabel(f.message), null);
+  }
+  if (record.replied_ms != null) {
+    const what = record.outcome === 'ok' ? `${record.quorum.split(' ')[0]} reached at ${record.replied_ms} ms (${record.acked}/${record.needed}): reply`
+      : `${record.outcome} at ${record.replied_ms} ms`;
+    const at = y(record.replied_ms);
+    svg('line', { x1: 40, y1: at, x2: 50 + (columns.length - 1) * TRACE_COLUMN + 10, y2: at, class: 'quorum-mark' }, picture);
+    svg('text', { x: 50 + (columns.length - 1) * TRACE_COLUMN + 8, y: at - 4, class: 'quorum-label', 'data-at': record.replied_ms }, picture).textContent = what;
+  }
+}
+
+function traceArrow(picture, x1, y1, x2, y2, classes, label, activity) {
+  const line = svg('line', { x1, y1, x2, y2, class: `trace-msg ${classes}`, 'data-request': traced, 'data-kind': activity?.message?.kind ?? activity?.kind ?? 'flight' }, picture);
+  svg('title', {}, line).textContent = `${label}${activity?.detail ? ': ' + activity.detail : ''}`;
+  svg('text', { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 3, class: `trace-label ${classes}` }, picture).textContent = label;
+}
+
 function drawHistory() {
   const table = $('history');
   table.replaceChildren();
   const head = html('tr', {}, undefined, table);
   for (const title of ['#', 'op', 'via', 'at', 'outcome']) html('th', {}, title, head);
   for (const record of view.history.slice().reverse()) {
-    const row = html('tr', { 'data-index': record.index, 'data-outcome': record.outcome }, undefined, table);
+    const row = html('tr', { 'data-index': record.index, 'data-outcome': record.outcome, class: record.index === traced ? 'traced' : '' }, undefined, table);
+    row.onclick = () => { traced = record.index; render(); };
     html('td', {}, record.index, row);
     const how = record.over == null ? null : record.over === '[]' ? '(blind: no context)' : `over context ${record.over}`;
     const what = [record.op, record.key, record.value, how].filter((x) => x != null).join(' ');
