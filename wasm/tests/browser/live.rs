@@ -96,6 +96,20 @@ fn ui_without_slash(driver: &Driver, cluster: &DevCluster) {
     );
 }
 
+/// The node sent the WASM module gzipped, and the browser ran it (the page is ready).
+fn module_comes_gzipped(driver: &Driver) {
+    let sizes = driver.eval(
+        "const e = performance.getEntriesByType('resource').find(r => r.name.endsWith('/pkg/dynamo_wasm_bg.wasm'));
+         return e ? [e.encodedBodySize, e.decodedBodySize] : null;",
+    );
+    let (encoded, decoded) = (sizes[0].as_f64().unwrap(), sizes[1].as_f64().unwrap());
+    println!("live: the module came as {encoded} bytes for {decoded}");
+    assert!(
+        encoded > 0.0 && encoded < decoded / 2.0,
+        "gzipped: {encoded} of {decoded} bytes"
+    );
+}
+
 fn live_is_readable_and_apart(driver: &Driver) {
     driver.wait_until(
         "each node's rate",
@@ -169,6 +183,7 @@ fn burst_moves_rates(driver: &Driver, cluster: &DevCluster) {
 pub fn live_mode(driver: &Driver, workspace: &Path, dynamo: &Path) {
     let cluster = DevCluster::start(workspace, dynamo);
     ui_without_slash(driver, &cluster);
+    module_comes_gzipped(driver);
     live_is_readable_and_apart(driver);
     burst_moves_rates(driver, &cluster);
 }
