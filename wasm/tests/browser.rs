@@ -789,7 +789,10 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
 }
 
 /// The views the README shows.
-const DOCS_SCREENSHOTS: [&str; 9] = [
+const DOCS_SCREENSHOTS: [&str; 12] = [
+    "t-siblings-4",
+    "p4-trace",
+    "l01-live-burst",
     "01-ring",
     "02-put-in-flight",
     "03-put-get",
