@@ -35,7 +35,7 @@ mod tours;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const RUN_TIMEOUT: Duration = Duration::from_secs(240);
+const RUN_TIMEOUT: Duration = Duration::from_secs(480);
 /// The first build installs wasm-bindgen-cli and compiles the core for wasm32: minutes
 /// on a small shared machine. Later builds are incremental (seconds).
 const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);

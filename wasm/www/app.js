@@ -350,7 +350,10 @@ function drawBadges(positions) {
     }
     if (rank.has(node.id)) {
       const [position, role] = rank.get(node.id);
-      svg('text', { y: r + 14, class: `rank ${role}` }, badge).textContent = `${position} ${role}`;
+      // Past 10 nodes a fallback's label is its rank alone: "12 fallback" would reach
+      // the next badge's (its tooltip says the rest).
+      const crowded = view.nodes.length > 10 && role === 'fallback';
+      svg('text', { y: r + 14, class: `rank ${role}` }, badge).textContent = crowded ? `${position}` : `${position} ${role}`;
     }
     badge.addEventListener('click', () => { $('target').value = String(node.id); render(); });
   }

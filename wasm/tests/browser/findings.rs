@@ -81,6 +81,16 @@ fn many_puts_keep_labels_apart(driver: &Driver) {
         "the puts are on the wire"
     );
     no_labels_overlap(driver, "16 nodes, 300 puts");
+    let badge_clashes = driver.number(
+        "(() => { const boxes = [...document.querySelectorAll('#node-badges .badge > text')].map(t => t.getBoundingClientRect());
+           let clashes = 0;
+           for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+             const [a, b] = [boxes[i], boxes[j]];
+             if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) clashes++;
+           }
+           return clashes; })()",
+    );
+    assert_eq!(badge_clashes, 0.0, "16 nodes: badge labels overlap");
     driver.click("#advance");
     no_labels_overlap(driver, "16 nodes, 300 puts, 100 ms on");
     driver.screenshot("f03-many-puts");
