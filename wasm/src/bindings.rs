@@ -75,6 +75,24 @@ pub fn compare_strategies(setup_json: &str) -> Result<String, String> {
     Ok(serde_json::to_string(&view).expect("the comparison serialises"))
 }
 
+/// The partition (of `partitions` equal ones) that `key` hashes to: live mode looks a
+/// real cluster's key up with the core's own hash.
+#[wasm_bindgen]
+pub fn key_partition(key: &str, partitions: u32) -> Result<u32, String> {
+    if partitions == 0 {
+        return Err("partitions must be at least 1".to_string());
+    }
+    Ok(dynamo_core::hash::partition_of_key(key.as_bytes(), partitions).0)
+}
+
+/// A context as a node sends it (`x-dynamo-context`), decoded into its version
+/// vector, e.g. `[n1.1:2]`.
+#[wasm_bindgen]
+pub fn context_clock(text: &str) -> Result<String, String> {
+    let context = dynamo_core::version::Context::from_text(text).map_err(|e| e.to_string())?;
+    Ok(context.into_clock().to_string())
+}
+
 fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
     serde_json::from_str(json).map_err(|error| format!("bad json: {error}"))
 }

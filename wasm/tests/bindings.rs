@@ -4,7 +4,7 @@
 //! `Sim::in_flight`): which node sent which kind to whom, for which key and request.
 
 use dynamo_wasm::activity::{Activity, Kind};
-use dynamo_wasm::bindings::{compare_strategies, Visualiser};
+use dynamo_wasm::bindings::{compare_strategies, context_clock, key_partition, Visualiser};
 use dynamo_wasm::explorer::Explorer;
 use dynamo_wasm::scenario::{Action, Scenario, Setup};
 use dynamo_wasm::view::{self, View};
@@ -840,4 +840,28 @@ fn a_trace_holds_one_request_and_its_messages_only() {
         }
     }
     assert!(visualiser.trace(7).is_err(), "no request #7");
+}
+
+#[test]
+fn a_real_key_and_context_are_decoded_with_the_cores_code() {
+    let explorer = Explorer::new(Setup::default()).unwrap();
+    let key = look(&explorer, "cart").key.unwrap();
+    assert_eq!(
+        key_partition("cart", 32).unwrap(),
+        key.partition,
+        "the simulator's hash"
+    );
+    assert!(key_partition("cart", 0).is_err());
+    let mut visualiser = Visualiser::new("{}").unwrap();
+    let put = r#"{"op":"put","via":1,"key":"cart","value":"book","context":null}"#;
+    visualiser.apply(put).unwrap();
+    visualiser.apply(r#"{"op":"advance","ms":100}"#).unwrap();
+    let view: Value = serde_json::from_str(&visualiser.view("cart")).unwrap();
+    let record = &view["history"][0];
+    let text = record["context"].as_str().unwrap();
+    assert_eq!(
+        context_clock(text).unwrap(),
+        record["context_clock"].as_str().unwrap()
+    );
+    assert!(context_clock("not a context").is_err());
 }

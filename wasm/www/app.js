@@ -8,6 +8,7 @@ import { TOURS, TOUR_SETUP, tourTools } from './tours.js';
 
 let Visualiser = null;
 let compare_strategies = null;
+let liveTools = null; // the core's key hash and context decoder, once the WASM is loaded
 
 const SVG = 'http://www.w3.org/2000/svg';
 const R_OUT = 285, R_IN = 240, R_NODES = 165, R_BADGE = 20;
@@ -788,6 +789,7 @@ function startLive() {
   $('live-origin').textContent = `· ${location.host}`;
   document.body.classList.add('with-live');
   addEventListener('message', relayed);
+  $('live-lookup').addEventListener('submit', lookUpLive);
   pollLive();
   setInterval(pollLive, LIVE_POLL_MS);
 }
@@ -888,6 +890,42 @@ function percentile(before, now, q) {
   return Infinity;
 }
 
+// A real key: its partition (the core's MD5 hash, from the WASM), its home replicas in
+// the ring this node serves, and what a quorum read through this node returns (a GET
+// of /v1/kv: a client request like any other).
+let liveKey = null; // { key, partition }
+
+async function lookUpLive(event) {
+  event.preventDefault();
+  const key = $('live-key').value, box = $('live-key-info');
+  box.replaceChildren();
+  if (!key || !liveCluster) return;
+  const partition = liveTools ? liveTools.keyPartition(key, liveCluster.partitions.length) : null;
+  const homes = partition == null ? [] : liveCluster.partitions[partition].homes;
+  liveKey = { key, partition, homes };
+  drawLiveRing(liveCluster);
+  const where = partition == null ? 'partition unknown (the WASM is not built)'
+    : `MD5 → partition p${partition} of ${liveCluster.partitions.length} · home replicas ${homes.map((h) => 'n' + h).join(', ')}`;
+  html('p', { id: 'live-key-where' }, where, box);
+  let response;
+  try {
+    response = await fetch(`/v1/kv/${encodeURIComponent(key)}`, { cache: 'no-store' });
+  } catch (error) {
+    html('p', { class: 'failed' }, `cannot read it: ${error}`, box);
+    return;
+  }
+  const context = response.headers.get('x-dynamo-context');
+  const clock = context && liveTools ? liveTools.contextClock(context) : null;
+  let values = [];
+  if (response.status === 200) values = [await response.text()];
+  else if (response.status === 300) values = (await response.json()).siblings.map((s) => (s.deleted ? '(deleted)' : atob(s.value)));
+  const found = response.status === 200 || response.status === 300;
+  box.dataset.state = found ? 'found' : response.status === 404 ? 'missing' : 'failed';
+  const what = found ? `${values.length} version(s): ${values.join(' | ')}` : response.status === 404 ? 'not found' : `HTTP ${response.status}`;
+  html('p', { id: 'live-key-value' }, `read through n${liveCluster.node}: ${what}`, box);
+  if (clock) html('p', { id: 'live-key-context', class: 'hint' }, `context ${clock} (node.incarnation:counter of each coordinator's newest write seen)`, box);
+}
+
 function drawLiveRates(cluster) {
   const table = $('live-rates');
   table.replaceChildren();
@@ -928,10 +966,11 @@ function drawLiveRing(cluster) {
   const count = cluster.partitions.length;
   for (const { partition, homes } of cluster.partitions) {
     const first = homes[0];
+    const classes = ['segment', moving.has(partition) ? 'moving' : '', liveKey?.partition === partition ? 'key-partition' : ''];
     const path = svg('path', {
       d: arcPath(partition / count, (partition + 1) / count, R_IN, R_OUT),
       fill: first == null ? 'var(--line)' : nodeColour(first),
-      class: moving.has(partition) ? 'segment moving' : 'segment', 'data-partition': partition, 'data-owner': first ?? '',
+      class: classes.join(' ').trim(), 'data-partition': partition, 'data-owner': first ?? '',
     }, ring);
     svg('title', {}, path).textContent = `p${partition} · homes ${homes.map((h) => 'n' + h).join(', ')}${moving.has(partition) ? ' · moving' : ''}`;
   }
@@ -941,7 +980,8 @@ function drawLiveRing(cluster) {
     const badge = svg('g', { class: classes, transform: `translate(${x},${y})`, 'data-node': member.id, 'data-status': member.status }, ring);
     svg('circle', { r: LIVE_BADGE, class: 'body', fill: nodeColour(member.id) }, badge);
     svg('text', { y: 5 }, badge).textContent = `n${member.id}`;
-    svg('text', { y: LIVE_BADGE + 24, class: 'rank' }, badge).textContent = member.status + (member.suspected ? ' · suspected' : '');
+    const home = liveKey?.homes.includes(member.id) ? ` · home ${liveKey.homes.indexOf(member.id) + 1}` : '';
+    svg('text', { y: LIVE_BADGE + 24, class: 'rank' }, badge).textContent = member.status + (member.suspected ? ' · suspected' : '') + home;
     const rate = rates.get(member.id);
     if (rate) svg('text', { y: LIVE_BADGE + 48, class: 'live-rate', 'data-node': member.id }, badge).textContent = `${rate.requests.toFixed(0)} req/s`;
   });
@@ -1024,6 +1064,7 @@ async function main() {
   }
   await wasm.default();
   ({ Visualiser, compare_strategies } = wasm);
+  liveTools = { keyPartition: wasm.key_partition, contextClock: wasm.context_clock };
   wireControls();
   wireTours();
   const params = new URLSearchParams(location.hash.slice(1));

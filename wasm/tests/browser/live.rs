@@ -178,6 +178,48 @@ fn burst_moves_rates(driver: &Driver, cluster: &DevCluster) {
     );
 }
 
+/// A key written through redis-cli, looked up on the page: its partition highlighted,
+/// its three homes named, its value and its context decoded.
+fn key_lookup(driver: &Driver, cluster: &DevCluster) {
+    let port = cluster.resp_port(2).to_string();
+    let set = Command::new(REDIS_CLI)
+        .args(["-p", &port, "SET", "live-key", "hello"])
+        .output()
+        .expect("redis-cli runs");
+    assert_eq!(String::from_utf8_lossy(&set.stdout).trim(), "OK");
+    driver.type_into("#live-key", "live-key");
+    driver.click("#live-lookup button");
+    driver.wait_until(
+        "the lookup",
+        "document.getElementById('live-key-info').dataset.state",
+    );
+    let shown = driver.eval(
+        "return [document.getElementById('live-key-info').dataset.state,
+                 document.getElementById('live-key-value').textContent,
+                 document.getElementById('live-key-context').textContent,
+                 document.querySelectorAll('#live-ring .segment.key-partition').length,
+                 document.getElementById('live-key-where').textContent];",
+    );
+    assert_eq!(shown[0], "found", "{shown}");
+    assert!(
+        shown[1].as_str().unwrap().ends_with("1 version(s): hello"),
+        "{shown}"
+    );
+    assert!(
+        shown[2].as_str().unwrap().starts_with("context [n"),
+        "{shown}"
+    );
+    assert_eq!(shown[3], 1, "the key's partition is highlighted");
+    let homes = shown[4]
+        .as_str()
+        .unwrap()
+        .split("home replicas ")
+        .nth(1)
+        .unwrap_or("");
+    assert_eq!(homes.split(", ").count(), 3, "N=3 homes: {shown}");
+    driver.screenshot("l02-live-key");
+}
+
 /// Issue 22's live-mode findings and the live rates, against `dynamo dev` run from
 /// the `dynamo` binary at `dynamo`.
 pub fn live_mode(driver: &Driver, workspace: &Path, dynamo: &Path) {
@@ -186,4 +228,5 @@ pub fn live_mode(driver: &Driver, workspace: &Path, dynamo: &Path) {
     module_comes_gzipped(driver);
     live_is_readable_and_apart(driver);
     burst_moves_rates(driver, &cluster);
+    key_lookup(driver, &cluster);
 }
