@@ -874,6 +874,7 @@ function sampled(node, text) {
   rates.set(node, {
     requests: per('requests'), failed: per('failed'), events: per('events'),
     p99_ms: percentile(before.buckets, now.buckets, 0.99),
+    histogram: histogram(before.buckets, now.buckets),
   });
   if (liveCluster) { drawLiveRing(liveCluster); drawLiveRates(liveCluster); }
 }
@@ -926,11 +927,34 @@ async function lookUpLive(event) {
   if (clock) html('p', { id: 'live-key-context', class: 'hint' }, `context ${clock} (node.incarnation:counter of each coordinator's newest write seen)`, box);
 }
 
+// Requests per latency bucket between two samples (the cumulative buckets differenced).
+function histogram(before, now) {
+  const bounds = [...now.keys()].sort((a, b) => (a === '+Inf' ? 1 : b === '+Inf' ? -1 : Number(a) - Number(b)));
+  let below = 0;
+  return bounds.map((le) => {
+    const upTo = (now.get(le) ?? 0) - (before.get(le) ?? 0);
+    const count = Math.max(0, upTo - below);
+    below = Math.max(below, upTo);
+    return { le, count };
+  });
+}
+
+// A row of bars, one per latency bucket, for the last second's requests.
+function drawHistogram(cell, buckets) {
+  const max = Math.max(1, ...buckets.map((b) => b.count));
+  const picture = svg('svg', { viewBox: `0 0 ${buckets.length * 6} 20`, class: 'latency', 'data-count': buckets.reduce((s, b) => s + b.count, 0) }, cell);
+  buckets.forEach((bucket, i) => {
+    const height = (18 * bucket.count) / max;
+    const bar = svg('rect', { x: i * 6, y: 20 - height, width: 5, height, class: 'latency-bar' }, picture);
+    svg('title', {}, bar).textContent = `≤ ${bucket.le === '+Inf' ? '∞' : Number(bucket.le) * 1000 + ' ms'}: ${bucket.count}`;
+  });
+}
+
 function drawLiveRates(cluster) {
   const table = $('live-rates');
   table.replaceChildren();
   const head = html('tr', {}, undefined, table);
-  for (const title of ['node', 'client requests/s', 'failed/s', 'p99 latency', 'protocol events/s']) html('th', {}, title, head);
+  for (const title of ['node', 'client requests/s', 'failed/s', 'p99 latency', 'latency (100 µs … 10 s)', 'protocol events/s']) html('th', {}, title, head);
   const max = Math.max(1, ...[...rates.values()].map((r) => r.requests));
   for (const member of cluster.members) {
     const rate = rates.get(member.id);
@@ -945,6 +969,7 @@ function drawLiveRates(cluster) {
     cell.append(` ${rate.requests.toFixed(0)}`);
     html('td', { class: rate.failed > 0 ? 'failed' : '' }, rate.failed.toFixed(0), row);
     html('td', {}, rate.p99_ms == null ? '-' : rate.p99_ms === Infinity ? '> 10 s' : `≤ ${rate.p99_ms} ms`, row);
+    drawHistogram(html('td', {}, undefined, row), rate.histogram);
     html('td', {}, rate.events.toFixed(0), row);
   }
 }

@@ -169,6 +169,13 @@ fn burst_moves_rates(driver: &Driver, cluster: &DevCluster) {
         after >= before + 20.0,
         "within {RATES_WITHIN:?} of the burst the page shows {after} req/s (before: {before})"
     );
+    let histogram = driver.number(
+        "Number(document.querySelector('#live-rates tr[data-node=\"1\"] svg.latency').dataset.count)",
+    );
+    assert!(
+        histogram > 0.0,
+        "n1's latency histogram holds the burst's requests"
+    );
     let shown = driver.eval(
         "return document.querySelector('#live-ring .live-rate[data-node=\"1\"]').textContent;",
     );
