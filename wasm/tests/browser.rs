@@ -1,5 +1,9 @@
 //! The page in a real browser: headless Chromium, driven over WebDriver (chromedriver),
-//! loads `wasm/www/` from a local HTTP server and is clicked through the main views.
+//! loads `wasm/www/` from a local HTTP server and is clicked through the main views:
+//! issue 22's findings (`browser/findings.rs`), the timeline and request tracing
+//! (`browser/timeline.rs`), the guided scenarios (`browser/tours.rs`), and live mode
+//! against a real `dynamo dev` fed by redis-cli (`browser/live.rs`; the test builds
+//! `dynamo` into `target/wasm-build` too, and needs Debian's `redis-tools`).
 //!
 //! The test builds the page itself with `scripts/build-wasm.sh` (idempotent and
 //! incremental), into its own target directory (`target/wasm-build`): the `cargo test`
