@@ -199,11 +199,15 @@ async fn authorize(
     next.run(request).await
 }
 
-/// Serve `dir` under `/ui/` and send `/` there: the page polls `/v1/cluster` on the
-/// same origin, so serving it from the node needs no CORS. Only with a UI directory,
-/// so a production node exposes nothing but the API.
+/// Serve `dir` under `/ui/` and send `/` and `/ui` there (without the slash the
+/// page's relative `style.css` and `app.js` would resolve to `/` and 404): the page
+/// polls `/v1/cluster` on the same origin, so serving it from the node needs no CORS.
+/// Only with a UI directory, so a production node exposes nothing but the API.
 fn with_ui(api: Router<Arc<HttpState>>, dir: &std::path::Path) -> Router<Arc<HttpState>> {
-    api.nest_service("/ui", ServeDir::new(dir))
+    api.route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        // A `.gz` copy beside a file (build-wasm.sh writes them for the module and its
+        // glue) goes to clients that accept gzip: about a third of the bytes.
+        .nest_service("/ui/", ServeDir::new(dir).precompressed_gzip())
         .route("/", get(|| async { Redirect::temporary("/ui/") }))
 }
 

@@ -87,6 +87,15 @@ async fn serves_the_visualiser_and_its_live_mode() {
     );
     let (status, _) = fetch(&node, "/").await;
     assert_eq!(status, StatusCode::TEMPORARY_REDIRECT);
+    // Without the trailing slash the page's relative style.css and app.js would
+    // resolve to / and 404 (issue 22): it is sent to /ui/.
+    let response = no_redirects()
+        .get(format!("http://{}/ui", node.http_addr))
+        .send()
+        .await
+        .expect("the http port answers");
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(response.headers()["location"], "/ui/");
     let (status, _) = fetch(&node, "/ui/no-such-file.js").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // The API is still there beside the files.
@@ -104,5 +113,39 @@ async fn without_a_ui_dir_nothing_is_served() {
     }
     let (status, _) = fetch(&node, "/healthz").await;
     assert_ne!(status, StatusCode::NOT_FOUND);
+    node.shutdown().await.expect("clean shutdown");
+}
+
+/// A file with a gzip copy beside it (`scripts/build-wasm.sh` writes one for the
+/// WASM module and its glue) is sent compressed to a client that accepts gzip, and
+/// plain to one that does not.
+#[tokio::test]
+async fn serves_the_gzip_copy_to_clients_that_accept_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = b"export const big = 'dynamo';\n".repeat(100);
+    std::fs::write(dir.path().join("app.js"), &plain).unwrap();
+    let gzip = std::process::Command::new("gzip")
+        .args(["-9", "-k"])
+        .arg(dir.path().join("app.js"))
+        .status()
+        .expect("gzip runs");
+    assert!(gzip.success());
+    let node = node(20, Some(dir.path().to_path_buf())).await;
+    let url = format!("http://{}/ui/app.js", node.http_addr);
+    let compressed = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap()
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(compressed.status(), StatusCode::OK);
+    assert_eq!(compressed.headers()["content-encoding"], "gzip");
+    let body = compressed.bytes().await.unwrap();
+    assert!(body.len() < plain.len() / 4, "{} bytes", body.len());
+    let (status, text) = fetch(&node, "/ui/app.js").await;
+    assert_eq!((status, text.into_bytes()), (StatusCode::OK, plain));
     node.shutdown().await.expect("clean shutdown");
 }

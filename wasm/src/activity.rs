@@ -68,6 +68,8 @@ pub struct Activity {
     pub message: Option<MessageView>,
     /// The client request (history index) this serves, if any.
     pub request: Option<usize>,
+    /// For a delivered message: when it was sent (none when the mirror missed it).
+    pub sent_ms: Option<u64>,
     pub detail: String,
 }
 
@@ -89,6 +91,7 @@ impl Stamp {
             to: None,
             message: None,
             request: None,
+            sent_ms: None,
             detail,
         }
     }

@@ -49,6 +49,18 @@ impl Visualiser {
         serde_json::to_string(&view).expect("the view serialises")
     }
 
+    /// Simulated time now (ms): the timeline replays a run up to a chosen instant.
+    pub fn now_ms(&self) -> f64 {
+        self.explorer.sim().now_ms() as f64
+    }
+
+    /// Request `index`'s trace (JSON, see `view::TraceView`), for its sequence diagram.
+    pub fn trace(&self, index: usize) -> Result<String, String> {
+        let trace = view::trace(&self.explorer, index)
+            .ok_or_else(|| format!("request #{index} is not among the newest requests shown"))?;
+        Ok(serde_json::to_string(&trace).expect("the trace serialises"))
+    }
+
     /// The scenario so far, for the URL.
     pub fn scenario(&self) -> String {
         self.explorer.scenario().to_json()
@@ -61,6 +73,24 @@ pub fn compare_strategies(setup_json: &str) -> Result<String, String> {
     let setup: BalanceSetup = parse(setup_json)?;
     let view = balance::compare(&setup).map_err(|e| e.to_string())?;
     Ok(serde_json::to_string(&view).expect("the comparison serialises"))
+}
+
+/// The partition (of `partitions` equal ones) that `key` hashes to: live mode looks a
+/// real cluster's key up with the core's own hash.
+#[wasm_bindgen]
+pub fn key_partition(key: &str, partitions: u32) -> Result<u32, String> {
+    if partitions == 0 {
+        return Err("partitions must be at least 1".to_string());
+    }
+    Ok(dynamo_core::hash::partition_of_key(key.as_bytes(), partitions).0)
+}
+
+/// A context as a node sends it (`x-dynamo-context`), decoded into its version
+/// vector, e.g. `[n1.1:2]`.
+#[wasm_bindgen]
+pub fn context_clock(text: &str) -> Result<String, String> {
+    let context = dynamo_core::version::Context::from_text(text).map_err(|e| e.to_string())?;
+    Ok(context.into_clock().to_string())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {

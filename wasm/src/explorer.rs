@@ -58,6 +58,8 @@ enum Happened {
         to: NodeId,
         message: MessageView,
         reached: bool,
+        /// When it was sent, as the mirror saw it (none: not mirrored).
+        sent_ms: Option<u64>,
     },
     Fired {
         node: NodeId,
@@ -384,6 +386,7 @@ impl Explorer {
                 to,
                 message,
                 reached,
+                sent_ms,
             } => {
                 let request = message.request;
                 if let (true, Some(index)) = (reached && message.kind.is_answer(), request) {
@@ -393,7 +396,8 @@ impl Explorer {
                     );
                     self.requests.answer(index, from, ok, in_time);
                 }
-                let item = activity::delivery(stamp, from, to, message, reached);
+                let mut item = activity::delivery(stamp, from, to, message, reached);
+                item.sent_ms = sent_ms;
                 (item, reached.then_some(to), request)
             }
             Happened::Fired {
@@ -425,15 +429,19 @@ impl Explorer {
                 let mirrored = gone
                     .iter()
                     .position(|f| f.from == from.0 && f.to == to.0 && f.message.kind == kind);
-                let message = match mirrored {
-                    Some(at) => gone.swap_remove(at).message,
-                    None => wire::describe(message),
+                let (message, sent_ms) = match mirrored {
+                    Some(at) => {
+                        let flight = gone.swap_remove(at);
+                        (flight.message, Some(flight.sent_ms))
+                    }
+                    None => (wire::describe(message), None),
                 };
                 Happened::Delivered {
                     from: *from,
                     to: *to,
                     message,
                     reached,
+                    sent_ms,
                 }
             }
             Event::Fire { node, timer, .. } => Happened::Fired {

@@ -63,13 +63,18 @@ pub struct View {
     pub cut: Vec<(u32, u32)>,
     /// The zones of the nodes, for the legend (empty: no node has a zone).
     pub zones: Vec<ZoneView>,
+    /// What the setup cannot do that a reader would expect, e.g. N above the nodes.
+    pub warnings: Vec<String>,
 }
 
 /// A failure domain (Dynamo §4.3) and the nodes in it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ZoneView {
     pub name: String,
+    /// A neutral tone (white or grey), never a node's colour: see `ZONE_STYLES`.
     pub colour: String,
+    /// SVG `stroke-dasharray` of its outlines ("" solid), telling apart zones of one tone.
+    pub dash: String,
     pub nodes: Vec<u32>,
     /// Partitions its nodes own in the drawn ring.
     pub owned: u32,
@@ -215,6 +220,11 @@ pub struct RecordView {
     pub siblings: Vec<SiblingView>,
     /// A get's or put's context, as text, for the next put.
     pub context: Option<String>,
+    /// That context decoded: its version vector, e.g. `[n1.1:2]`.
+    pub context_clock: Option<String>,
+    /// A put's or delete's own context as a version vector: `[]` for a blind put (no
+    /// context: its version is concurrent with every stored one).
+    pub over: Option<String>,
     /// The quorum the request waited for, e.g. "W=2 of N=3".
     pub quorum: String,
     /// R or W (0 for membership changes).
@@ -264,19 +274,18 @@ pub fn colour(node: u32) -> String {
     }
 }
 
-/// Zone outlines: bright, so they read against any node colour.
-const ZONE_PALETTE: [&str; 8] = [
-    "#ffffff", "#ff5252", "#40c4ff", "#ffd740", "#b2ff59", "#e040fb", "#18ffff", "#ff9e80",
-];
+/// Zone outlines are neutral (white, light grey) so that they never read as a node's
+/// colour (every node colour is at least 90 apart in RGB from both); zones of one tone
+/// differ by their dash pattern: 2 tones x 4 patterns, then repeating.
+const ZONE_TONES: [&str; 2] = ["#ffffff", "#c8c8c8"];
+const ZONE_DASHES: [&str; 4] = ["", "8 4", "2 3", "10 3 2 3"];
 
 fn zone_colour(index: usize) -> String {
-    match ZONE_PALETTE.get(index) {
-        Some(colour) => colour.to_string(),
-        None => {
-            let hue = (index as f64 * 137.508 + 60.0) % 360.0;
-            format!("hsl({hue:.0}, 90%, 70%)")
-        }
-    }
+    ZONE_TONES[index % ZONE_TONES.len()].to_string()
+}
+
+fn zone_dash(index: usize) -> String {
+    ZONE_DASHES[(index / ZONE_TONES.len()) % ZONE_DASHES.len()].to_string()
 }
 
 /// Each node's zone, and each zone's colour by the order of its first node (so that
@@ -327,6 +336,7 @@ impl Zones {
             ZoneView {
                 name: name.clone(),
                 colour: zone_colour(index),
+                dash: zone_dash(index),
                 owned: nodes.iter().filter_map(|n| owned.get(n)).sum(),
                 nodes: nodes.into_iter().map(|n| n.0).collect(),
             }
@@ -381,7 +391,59 @@ pub fn build(explorer: &Explorer, key: Option<&str>) -> View {
             .collect(),
         cut: explorer.cut().iter().map(|(a, b)| (a.0, b.0)).collect(),
         zones: zones.views(ring),
+        warnings: warnings(sim, &explorer.scenario().setup),
     }
+}
+
+/// N above the nodes in the ring: each key has fewer replicas than N, and no fallback
+/// exists to take a write for a down home (Dynamo §4.6 needs nodes beyond the N).
+fn warnings(sim: &Sim, setup: &Setup) -> Vec<String> {
+    let nodes = sim.node_ids().len();
+    let n = setup.replication_factor;
+    let mut found = Vec::new();
+    if n > nodes {
+        found.push(format!(
+            "N={n} but only {nodes} nodes: each key has {nodes} replicas, not {n}, and no \
+             fallback exists (a write to a down node cannot be hinted elsewhere)"
+        ));
+    } else if n == nodes {
+        found.push(format!(
+            "N={n} with {nodes} nodes: every node holds every key, so no fallback exists \
+             for a down home (sloppy quorum has nowhere to send a hint)"
+        ));
+    }
+    found
+}
+
+/// One client request's part of the run, for its sequence diagram.
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceView {
+    pub record: RecordView,
+    /// What served it, oldest first: its arrival, the messages delivered, the reply.
+    /// Only what the activity log still holds (its newest `ACTIVITY_MAX` entries).
+    pub activities: Vec<Activity>,
+    /// Its messages still on the wire.
+    pub in_flight: Vec<Flight>,
+}
+
+/// Request `index`'s trace; none when it is not among the history shown.
+pub fn trace(explorer: &Explorer, index: usize) -> Option<TraceView> {
+    let record = history(explorer).into_iter().find(|r| r.index == index)?;
+    let activities = explorer
+        .activity()
+        .filter(|a| a.request == Some(index))
+        .cloned()
+        .collect();
+    let in_flight = explorer
+        .in_flight()
+        .filter(|f| f.message.request == Some(index))
+        .cloned()
+        .collect();
+    Some(TraceView {
+        record,
+        activities,
+        in_flight,
+    })
 }
 
 fn newest<T>(mut items: Vec<T>, max: usize) -> Vec<T> {
@@ -640,6 +702,11 @@ fn history(explorer: &Explorer) -> Vec<RecordView> {
                 detail: String::new(),
                 siblings: Vec::new(),
                 context: None,
+                context_clock: None,
+                over: match &record.op {
+                    Op::Put { context, .. } => Some(context.to_string()),
+                    _ => None,
+                },
                 quorum: quorum(&record.op, setup),
                 needed: needed(&record.op, setup),
                 acked: 0,
@@ -750,9 +817,11 @@ fn describe(reply: &Reply, view: &mut RecordView) {
             );
             view.siblings = sibling_views(siblings);
             view.context = Some(siblings.context().to_text());
+            view.context_clock = Some(siblings.clock().to_string());
         }
         Reply::Put { dot, context } => {
             view.detail = format!("stored as {dot}, context {context}");
+            view.context_clock = Some(context.to_string());
             let context = dynamo_core::version::Context::new(context.clone());
             view.context = Some(context.to_text());
         }

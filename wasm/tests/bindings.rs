@@ -4,7 +4,7 @@
 //! `Sim::in_flight`): which node sent which kind to whom, for which key and request.
 
 use dynamo_wasm::activity::{Activity, Kind};
-use dynamo_wasm::bindings::{compare_strategies, Visualiser};
+use dynamo_wasm::bindings::{compare_strategies, context_clock, key_partition, Visualiser};
 use dynamo_wasm::explorer::Explorer;
 use dynamo_wasm::scenario::{Action, Scenario, Setup};
 use dynamo_wasm::view::{self, View};
@@ -601,7 +601,13 @@ fn the_view_carries_weights_zones_and_shares_4_2() {
         node(4).zone_colour,
         "one colour per zone"
     );
-    assert_ne!(node(1).zone_colour, node(5).zone_colour);
+    // Zones share two neutral tones and differ by tone and dash pattern together.
+    let styles: std::collections::BTreeSet<(String, String)> = view
+        .zones
+        .iter()
+        .map(|z| (z.colour.clone(), z.dash.clone()))
+        .collect();
+    assert_eq!(styles.len(), view.zones.len(), "one style per zone");
     let zones: Vec<(&str, Vec<u32>, u32)> = view
         .zones
         .iter()
@@ -790,4 +796,72 @@ fn a_run_of_advances_replays_to_the_same_events() {
     assert_eq!(again.sim().now_ms(), explorer.sim().now_ms());
     let json = |e: &Explorer| serde_json::to_string(&view::build(e, Some("a"))).unwrap();
     assert_eq!(json(&again), json(&explorer));
+}
+
+#[test]
+fn a_trace_holds_one_request_and_its_messages_only() {
+    let mut visualiser = Visualiser::new("{}").unwrap();
+    let put = r#"{"op":"put","via":1,"key":"cart","value":"book","context":null}"#;
+    assert_eq!(visualiser.apply(put).unwrap(), 0);
+    let get = r#"{"op":"get","via":2,"key":"cart"}"#;
+    assert_eq!(visualiser.apply(get).unwrap(), 1);
+    let on_wire: Value = serde_json::from_str(&visualiser.trace(0).unwrap()).unwrap();
+    let flights = on_wire["in_flight"].as_array().unwrap();
+    assert!(!flights.is_empty(), "the put's writes are on the wire");
+    assert!(flights.iter().all(|f| f["message"]["request"] == 0));
+    visualiser.apply(r#"{"op":"advance","ms":100}"#).unwrap();
+    assert_eq!(visualiser.now_ms(), 100.0);
+    let trace: Value = serde_json::from_str(&visualiser.trace(0).unwrap()).unwrap();
+    assert_eq!(trace["record"]["outcome"], "ok");
+    let activities = trace["activities"].as_array().unwrap();
+    assert!(
+        activities.iter().all(|a| a["request"] == 0),
+        "only request #0"
+    );
+    let kinds: Vec<&str> = activities
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"client"));
+    assert!(kinds.contains(&"reply"));
+    let writes = activities
+        .iter()
+        .filter(|a| a["message"]["kind"] == "write")
+        .count();
+    assert_eq!(writes, 2, "a write to each other home: {kinds:?}");
+    for delivered in activities.iter().filter(|a| a["kind"] == "message") {
+        let (sent, at) = (delivered["sent_ms"].as_u64(), delivered["at_ms"].as_u64());
+        assert!(
+            sent.is_some() && sent <= at,
+            "sent before delivered: {delivered}"
+        );
+        if delivered["message"]["kind"] == "write" {
+            assert_eq!(sent, Some(0), "the writes left with the put, at 0 ms");
+        }
+    }
+    assert!(visualiser.trace(7).is_err(), "no request #7");
+}
+
+#[test]
+fn a_real_key_and_context_are_decoded_with_the_cores_code() {
+    let explorer = Explorer::new(Setup::default()).unwrap();
+    let key = look(&explorer, "cart").key.unwrap();
+    assert_eq!(
+        key_partition("cart", 32).unwrap(),
+        key.partition,
+        "the simulator's hash"
+    );
+    assert!(key_partition("cart", 0).is_err());
+    let mut visualiser = Visualiser::new("{}").unwrap();
+    let put = r#"{"op":"put","via":1,"key":"cart","value":"book","context":null}"#;
+    visualiser.apply(put).unwrap();
+    visualiser.apply(r#"{"op":"advance","ms":100}"#).unwrap();
+    let view: Value = serde_json::from_str(&visualiser.view("cart")).unwrap();
+    let record = &view["history"][0];
+    let text = record["context"].as_str().unwrap();
+    assert_eq!(
+        context_clock(text).unwrap(),
+        record["context_clock"].as_str().unwrap()
+    );
+    assert!(context_clock("not a context").is_err());
 }

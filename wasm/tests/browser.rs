@@ -1,5 +1,9 @@
 //! The page in a real browser: headless Chromium, driven over WebDriver (chromedriver),
-//! loads `wasm/www/` from a local HTTP server and is clicked through the main views.
+//! loads `wasm/www/` from a local HTTP server and is clicked through the main views:
+//! issue 22's findings (`browser/findings.rs`), the timeline and request tracing
+//! (`browser/timeline.rs`), the guided scenarios (`browser/tours.rs`), and live mode
+//! against a real `dynamo dev` fed by redis-cli (`browser/live.rs`; the test builds
+//! `dynamo` into `target/wasm-build` too, and needs Debian's `redis-tools`).
 //!
 //! The test builds the page itself with `scripts/build-wasm.sh` (idempotent and
 //! incremental), into its own target directory (`target/wasm-build`): the `cargo test`
@@ -24,9 +28,18 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "browser/findings.rs"]
+mod findings;
+#[path = "browser/live.rs"]
+mod live;
+#[path = "browser/timeline.rs"]
+mod timeline;
+#[path = "browser/tours.rs"]
+mod tours;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const RUN_TIMEOUT: Duration = Duration::from_secs(240);
+const RUN_TIMEOUT: Duration = Duration::from_secs(480);
 /// The first build installs wasm-bindgen-cli and compiles the core for wasm32: minutes
 /// on a small shared machine. Later builds are incremental (seconds).
 const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -231,6 +244,13 @@ impl Driver {
         wait_for(what, || self.eval(&script) == json!(true));
     }
 
+    /// Resize the browser window (CSS pixels), as a smaller screen would be.
+    fn resize(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({ "width": width, "height": height }));
+        let check = format!("window.innerWidth <= {width}");
+        self.wait_until("the window to resize", &check);
+    }
+
     fn number(&self, expression: &str) -> f64 {
         let value = self.eval(&format!("return {expression};"));
         value
@@ -294,9 +314,25 @@ impl Drop for Stop {
 
 /// Build the page with `scripts/build-wasm.sh`, in a target directory of its own.
 fn build_page(workspace: &Path) {
-    let log_path = artifacts().join("build-wasm.log");
+    let script = workspace.join("scripts/build-wasm.sh");
+    build(workspace, Command::new(script), "build-wasm");
+}
+
+/// Build the `dynamo` binary (for live mode's `dynamo dev`) in the page's target
+/// directory; returns its path.
+fn build_server(workspace: &Path) -> PathBuf {
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "-p", "dynamo-server", "--bin", "dynamo"]);
+    build(workspace, cargo, "build-server");
+    workspace.join("target/wasm-build/debug/dynamo")
+}
+
+/// Run a build command in `workspace`, into `target/wasm-build`, within
+/// `BUILD_TIMEOUT`; its output goes to `<name>.log` among the artifacts.
+fn build(workspace: &Path, mut command: Command, name: &str) {
+    let log_path = artifacts().join(format!("{name}.log"));
     let log = std::fs::File::create(&log_path).expect("create the build log");
-    let mut child = Command::new(workspace.join("scripts/build-wasm.sh"))
+    let mut child = command
         .current_dir(workspace)
         .env("CARGO_TARGET_DIR", workspace.join("target/wasm-build"))
         .stdin(Stdio::null())
@@ -304,7 +340,7 @@ fn build_page(workspace: &Path) {
         .stderr(log)
         .process_group(0) // cargo and rustc with it, for the kill on timeout
         .spawn()
-        .expect("run scripts/build-wasm.sh");
+        .unwrap_or_else(|error| panic!("run {name}: {error}"));
     let deadline = Instant::now() + BUILD_TIMEOUT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for the build") {
@@ -321,14 +357,8 @@ fn build_page(workspace: &Path) {
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     match status {
         Some(status) if status.success() => {}
-        Some(status) => panic!(
-            "scripts/build-wasm.sh failed ({status}):\n{}",
-            tail.join("\n")
-        ),
-        None => panic!(
-            "scripts/build-wasm.sh took over {BUILD_TIMEOUT:?}:\n{}",
-            tail.join("\n")
-        ),
+        Some(status) => panic!("{name} failed ({status}):\n{}", tail.join("\n")),
+        None => panic!("{name} took over {BUILD_TIMEOUT:?}:\n{}", tail.join("\n")),
     }
 }
 
@@ -724,6 +754,7 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     require_browser();
     build_page(&workspace);
+    let dynamo = build_server(&workspace);
     let port = serve(workspace.join("wasm/www"));
     let child = Arc::new(Mutex::new(None));
     let _stop = Stop(child.clone());
@@ -731,7 +762,10 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
     let profile = artifacts().join("profile");
     let _ = std::fs::remove_dir_all(&profile);
     let driver = Driver::start(child, &profile);
-    load(&driver, &format!("http://127.0.0.1:{port}/"));
+    let page = format!("http://127.0.0.1:{port}/");
+    load(&driver, &page);
+    findings::simulator_findings(&driver, &page);
+    load(&driver, &page);
     ring_is_drawn(&driver);
     put_then_get(&driver);
     concurrent_puts_make_siblings(&driver);
@@ -743,6 +777,9 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
     shared_link_replays(&driver);
     weights_and_zones_are_drawn(&driver);
     a_heavier_node_joins_in_a_new_zone(&driver);
+    timeline::timeline_and_trace(&driver, &page);
+    tours::every_scenario(&driver, &page);
+    live::live_mode(&driver, &workspace, &dynamo);
     drop(driver);
     if std::env::var_os("DOCS_SCREENSHOTS").is_some() {
         let docs = workspace.join("docs/screenshots");
@@ -756,7 +793,10 @@ fn the_page_draws_the_ring_and_runs_the_protocol() {
 }
 
 /// The views the README shows.
-const DOCS_SCREENSHOTS: [&str; 9] = [
+const DOCS_SCREENSHOTS: [&str; 12] = [
+    "t-siblings-4",
+    "p4-trace",
+    "l01-live-burst",
     "01-ring",
     "02-put-in-flight",
     "03-put-get",
