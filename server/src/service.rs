@@ -52,6 +52,8 @@ pub enum Op {
     Get,
     Put,
     Delete,
+    /// A data-type command's change (`INCR`, `SADD`, `HSET`...).
+    Update,
     Join,
     Leave,
 }
@@ -62,6 +64,7 @@ impl Op {
             Op::Get => "get",
             Op::Put => "put",
             Op::Delete => "delete",
+            Op::Update => "update",
             Op::Join => "join",
             Op::Leave => "leave",
         }
@@ -72,6 +75,7 @@ impl Op {
         match content {
             Content::Value(_) => Op::Put,
             Content::Tombstone => Op::Delete,
+            Content::Typed(_) | Content::Mutation(_) => Op::Update,
         }
     }
 }

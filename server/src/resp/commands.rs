@@ -59,7 +59,7 @@ fn versioned(siblings: &Siblings) -> Value {
         .iter()
         .map(|sibling| match &sibling.content {
             Content::Value(bytes) => Value::bulk(bytes.clone()),
-            Content::Tombstone => Value::Bulk(None),
+            Content::Tombstone | Content::Typed(_) | Content::Mutation(_) => Value::Bulk(None),
         })
         .collect();
     Value::Array(vec![Value::bulk(context), Value::Array(values)])
