@@ -20,6 +20,7 @@
 use crate::driver::{DriverGone, DriverHandle, Snapshot};
 use crate::metrics::Metrics;
 use dynamo_core::clock::VersionVector;
+use dynamo_core::crdt::Mutation;
 use dynamo_core::message::{Command, Failure, Quorum, Reply};
 use dynamo_core::node::NodeStats;
 use dynamo_core::types::NodeId;
@@ -338,6 +339,20 @@ impl KvService {
     }
 
     /// Operator: add a member that announced itself to the ring; the new epoch.
+    /// A data type's change (`docs/datatypes.md`): a put of the mutation over no
+    /// context; the coordinator (a home of the key) applies it to its own copy.
+    pub async fn update(
+        &self,
+        key: &[u8],
+        mutation: Mutation,
+        quorum: Quorum,
+    ) -> Result<(), ServiceError> {
+        let content = Content::Mutation(mutation);
+        let command = write_command(key, Some(VersionVector::new()), content, quorum);
+        self.measured(Op::Update, self.written(command)).await?;
+        Ok(())
+    }
+
     pub async fn join(&self, node: NodeId) -> Result<u64, ServiceError> {
         self.measured(Op::Join, self.changed(Command::Join { node }))
             .await
