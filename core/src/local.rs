@@ -273,6 +273,11 @@ impl<S: Store> Local<S> {
             Some(old) => old.merged(incoming),
             None => incoming.clone(),
         };
+        #[cfg(feature = "mutants")]
+        let merged = match self.planted(Mutant::CounterMergeByMax) {
+            true => merged.counters_by_max(),
+            false => merged,
+        };
         if old.as_ref() == Some(&merged) {
             return Ok((merged, false));
         }

@@ -24,15 +24,19 @@ pub enum Mutant {
     DeleteHintBeforeAck,
     /// Answer a get after the first reply, whatever R says.
     ReadQuorumIgnoresR,
+    /// Merge concurrent counter states by keeping the larger value (the naive "max"
+    /// merge) instead of joining per actor: concurrent increments are lost.
+    CounterMergeByMax,
 }
 
 impl Mutant {
     /// Every variant and its name on command lines.
-    pub const ALL: [(&'static str, Mutant); 4] = [
+    pub const ALL: [(&'static str, Mutant); 5] = [
         ("none", Mutant::None),
         ("ack-before-local-write", Mutant::AckBeforeLocalWrite),
         ("delete-hint-before-ack", Mutant::DeleteHintBeforeAck),
         ("read-quorum-ignores-r", Mutant::ReadQuorumIgnoresR),
+        ("counter-merge-by-max", Mutant::CounterMergeByMax),
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,7 +56,7 @@ impl fmt::Display for Mutant {
 
 /// A mutant name that [`Mutant::ALL`] does not know.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("unknown mutant {name:?} (known: none, ack-before-local-write, delete-hint-before-ack, read-quorum-ignores-r)")]
+#[error("unknown mutant {name:?} (known: none, ack-before-local-write, delete-hint-before-ack, read-quorum-ignores-r, counter-merge-by-max)")]
 pub struct UnknownMutant {
     pub name: String,
 }

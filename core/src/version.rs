@@ -328,6 +328,27 @@ impl Siblings {
         Ok((self.clock.clone(), Content::Typed(typed)))
     }
 
+    /// The planted bug `Mutant::CounterMergeByMax`: of concurrent counter siblings,
+    /// keep only the one with the largest value (the clock still covers the others, so
+    /// every later merge drops them too).
+    #[cfg(feature = "mutants")]
+    pub fn counters_by_max(mut self) -> Siblings {
+        let value = |sibling: &Sibling| match &sibling.content {
+            Content::Typed(Typed::Counter(counter)) => Some(counter.value()),
+            _ => None,
+        };
+        let largest = self
+            .siblings
+            .iter()
+            .filter_map(|s| Some((value(s)?, s.dot)))
+            .max();
+        if let Some((_, kept)) = largest {
+            self.siblings
+                .retain(|s| value(s).is_none() || s.dot == kept);
+        }
+        self
+    }
+
     /// Every limit a put must respect, checked before anything changes.
     fn check_update(
         &self,

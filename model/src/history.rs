@@ -9,13 +9,19 @@ use crate::config::{key, ModelConfig};
 use crate::msg::{Body, Msg};
 use dynamo_core::clock::{Dot, VersionVector};
 use dynamo_core::message::{Command, Failure, Reply, RequestId};
+use dynamo_core::version::Content;
 use stateright::actor::Envelope;
 
 /// What a client asked for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     Get,
-    Put { context: VersionVector },
+    Put {
+        context: VersionVector,
+    },
+    /// A counter's increment (`counter.rs` judges it; a later increment supersedes its
+    /// sibling by containing it, so `write_kept` does not apply).
+    Increment,
 }
 
 /// How an operation ended, as far as the properties care.
@@ -58,6 +64,7 @@ impl History {
     pub fn acknowledged(&self) -> impl Iterator<Item = (usize, Dot)> + '_ {
         self.records
             .iter()
+            .filter(|record| record.op != Op::Increment)
             .filter_map(|record| match &record.reply {
                 Some((_, Outcome::Put { dot })) => Some((record.key, *dot)),
                 _ => None,
@@ -114,6 +121,10 @@ pub fn record_out(
         return None;
     };
     let op = match command {
+        Command::Put {
+            content: Content::Mutation(_),
+            ..
+        } => Op::Increment,
         Command::Put { context, .. } => Op::Put {
             context: context.clone(),
         },
