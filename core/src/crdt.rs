@@ -28,7 +28,8 @@
 //!   tag wins (counter < set < hash), which keeps it a join;
 //! - [`apply`] inflates: `join(base, apply(base)) == apply(base)`, and its
 //!   [`Mutation::delta`] joined with the base equals the applied state;
-//! - every dot in a dotted store is covered by the store's context;
+//! - every dot in a dotted store is covered by the store's context, and every key
+//!   holds at least one dot ([`Typed::check`]);
 //! - a state's encoded size stays within `limits::VALUE_BYTES_MAX`: a mutation that
 //!   would grow it past is refused and changes nothing.
 //!
@@ -74,6 +75,8 @@ pub enum CrdtError {
     NotAnInteger,
     #[error("typed value would be {size} bytes, more than {max}")]
     TooLarge { size: usize, max: usize },
+    #[error("typed value holds a dot outside its context, or a key with no dot: {dot:?}")]
+    Malformed { dot: Option<Dot> },
 }
 
 /// A positive-negative counter: per actor, what it added and what it took away.
@@ -161,6 +164,20 @@ impl<V: Clone + Ord> DotStore<V> {
 
     fn get(&self, key: &[u8]) -> Option<&BTreeMap<Dot, V>> {
         self.entries.get(key)
+    }
+
+    /// Every key holds a dot and every dot is in the context: what the join's laws
+    /// assume of a state from storage or a peer.
+    fn check(&self) -> Result<(), CrdtError> {
+        for values in self.entries.values() {
+            if values.is_empty() {
+                return Err(CrdtError::Malformed { dot: None });
+            }
+            if let Some(dot) = values.keys().find(|dot| !self.context.covers(**dot)) {
+                return Err(CrdtError::Malformed { dot: Some(*dot) });
+            }
+        }
+        Ok(())
     }
 
     /// Give `key` exactly `values` (dots this store has seen are superseded); the
@@ -428,6 +445,16 @@ impl Typed {
         joined
     }
 
+    /// The invariants of a dotted store (sets, maps); for a state from storage or a
+    /// peer (`Siblings::check_invariants`).
+    pub fn check(&self) -> Result<(), CrdtError> {
+        match self {
+            Typed::Counter(_) => Ok(()),
+            Typed::Set(set) => set.store.check(),
+            Typed::Hash(map) => map.store.check(),
+        }
+    }
+
     /// The encoded size (what storage and the wire carry).
     pub fn size_bytes(&self) -> usize {
         postcard::to_allocvec(self).map_or(usize::MAX, |bytes| bytes.len())
@@ -645,5 +672,22 @@ mod tests {
             dot(1, 10),
         );
         assert_eq!(error, Err(CrdtError::NotAnInteger));
+    }
+
+    #[test]
+    fn a_dot_outside_the_context_is_malformed() {
+        let set = apply(None, &Mutation::Add(vec![b"a".to_vec()]), dot(1, 1)).unwrap();
+        assert_eq!(set.check(), Ok(()));
+        let Typed::Set(mut forged) = set else {
+            panic!()
+        };
+        forged.store.context = VersionVector::new();
+        let error = Typed::Set(forged).check();
+        assert_eq!(
+            error,
+            Err(CrdtError::Malformed {
+                dot: Some(dot(1, 1))
+            })
+        );
     }
 }

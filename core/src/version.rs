@@ -463,8 +463,10 @@ impl Siblings {
         if sibling.context.covers(dot) {
             return Err(VersionError::DotInOwnContext { dot });
         }
-        if let Content::Mutation(_) = sibling.content {
-            return Err(VersionError::StoredMutation { dot });
+        match &sibling.content {
+            Content::Mutation(_) => return Err(VersionError::StoredMutation { dot }),
+            Content::Typed(typed) => typed.check()?,
+            Content::Value(_) | Content::Tombstone => {}
         }
         let size = sibling.content.size_bytes();
         if size > limits::VALUE_BYTES_MAX {

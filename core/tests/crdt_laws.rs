@@ -105,7 +105,11 @@ fn run(steps: &[Step]) -> Run {
         }
         for replica in &run.replicas {
             replica.check_invariants().unwrap();
-            run.states.extend(replica.typed());
+            let typed = replica.typed();
+            if let Some(typed) = &typed {
+                typed.check().unwrap();
+            }
+            run.states.extend(typed);
         }
     }
     full_sync(&mut run.replicas);
