@@ -16,6 +16,7 @@
 //! | [`ring`] | §4.2, §4.3, §6.2 | equal partitions (strategy 3), weighted claim, preference lists; strategy 1 for comparison |
 //! | [`clock`] | §4.4 | version vectors, dots, causality |
 //! | [`version`] | §4.4 | sibling sets (dotted version vectors), tombstones |
+//! | [`crdt`] | §4.4 | convergent data types: counters, add-wins sets, maps of registers and counters |
 //! | [`context`] | §4.4 | the opaque context codec: bytes (postcard varints, checksum) and base64url text |
 //! | [`merkle`] | §4.7 | per-partition Merkle trees for anti-entropy |
 //! | [`membership`] | §4.8 | the gossiped membership view, a CRDT |
@@ -100,6 +101,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 mod coordinator;
+pub mod crdt;
 mod detector;
 mod gossip;
 mod handoff;

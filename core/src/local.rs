@@ -284,6 +284,11 @@ impl<S: Store> Local<S> {
             Some(old) => old.merged(incoming),
             None => incoming.clone(),
         };
+        #[cfg(feature = "mutants")]
+        let merged = match self.planted(Mutant::CounterMergeByMax) {
+            true => merged.counters_by_max(),
+            false => merged,
+        };
         if old.as_ref() == Some(&merged) {
             return Ok((merged, false));
         }
@@ -502,10 +507,7 @@ fn lease<S: Store>(store: &S) -> Result<Option<(u32, u64)>, StoreError> {
 /// A hint's size for the per-target byte budget: key, values and a fixed 64 bytes per
 /// sibling for its dot and context (the same estimate transfer chunks use).
 pub fn hint_bytes(key: &[u8], siblings: &Siblings) -> u64 {
-    let values: usize = siblings
-        .iter()
-        .map(|s| s.content.value().map_or(0, <[u8]>::len))
-        .sum();
+    let values: usize = siblings.iter().map(|s| s.content.size_bytes()).sum();
     (key.len() + values + 64 * siblings.len()) as u64
 }
 

@@ -27,16 +27,20 @@ pub enum Mutant {
     /// A stand-in for a moving partition stores a write only as a replica, not also as
     /// a hint for the new home (issue 25, finding 3: it may drop the partition next).
     StandInWithoutHint,
+    /// Merge concurrent counter states by keeping the larger value (the naive "max"
+    /// merge) instead of joining per actor: concurrent increments are lost.
+    CounterMergeByMax,
 }
 
 impl Mutant {
     /// Every variant and its name on command lines.
-    pub const ALL: [(&'static str, Mutant); 5] = [
+    pub const ALL: [(&'static str, Mutant); 6] = [
         ("none", Mutant::None),
         ("ack-before-local-write", Mutant::AckBeforeLocalWrite),
         ("delete-hint-before-ack", Mutant::DeleteHintBeforeAck),
         ("read-quorum-ignores-r", Mutant::ReadQuorumIgnoresR),
         ("stand-in-without-hint", Mutant::StandInWithoutHint),
+        ("counter-merge-by-max", Mutant::CounterMergeByMax),
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,7 +60,7 @@ impl fmt::Display for Mutant {
 
 /// A mutant name that [`Mutant::ALL`] does not know.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("unknown mutant {name:?} (known: none, ack-before-local-write, delete-hint-before-ack, read-quorum-ignores-r, stand-in-without-hint)")]
+#[error("unknown mutant {name:?} (known: none, ack-before-local-write, delete-hint-before-ack, read-quorum-ignores-r, stand-in-without-hint, counter-merge-by-max)")]
 pub struct UnknownMutant {
     pub name: String,
 }

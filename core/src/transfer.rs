@@ -42,10 +42,7 @@ pub const TRANSFER_CHUNK_BYTES_MAX: usize = 8 * 1024 * 1024;
 pub(crate) fn within_bytes(entries: &[(Key, Siblings)], budget: usize) -> usize {
     let mut used = 0usize;
     for (index, (key, siblings)) in entries.iter().enumerate() {
-        let values: usize = siblings
-            .iter()
-            .map(|s| s.content.value().map_or(0, <[u8]>::len))
-            .sum();
+        let values: usize = siblings.iter().map(|s| s.content.size_bytes()).sum();
         used = used.saturating_add(key.len() + values + 64 * siblings.len());
         if used > budget && index > 0 {
             return index;

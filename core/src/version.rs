@@ -61,16 +61,22 @@
 
 use crate::clock::{Causality, Dot, VersionVector};
 pub use crate::context::{Context, ContextError};
+use crate::crdt::{CrdtError, Kind, Mutation, Typed};
 use crate::types::{limits, ActorId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use thiserror::Error;
 
-/// What a sibling holds: a value, or the tombstone a delete leaves.
+/// What a sibling holds: a value, the tombstone a delete leaves, or a typed value
+/// (`crate::crdt`). A [`Content::Mutation`] is what a client writes to a typed key: the
+/// coordinator turns it into a typed value ([`Siblings::update_with_dot`]), so it is
+/// never stored (`check_invariants` refuses one).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Content {
     Value(#[serde(with = "serde_bytes")] Vec<u8>),
     Tombstone,
+    Typed(Typed),
+    Mutation(Mutation),
 }
 
 impl Content {
@@ -82,12 +88,18 @@ impl Content {
     pub fn value(&self) -> Option<&[u8]> {
         match self {
             Content::Value(bytes) => Some(bytes),
-            Content::Tombstone => None,
+            Content::Tombstone | Content::Typed(_) | Content::Mutation(_) => None,
         }
     }
 
-    fn size_bytes(&self) -> usize {
-        self.value().map_or(0, <[u8]>::len)
+    /// Bytes of the content (a value's, a typed state's), for limits and budgets.
+    pub fn size_bytes(&self) -> usize {
+        match self {
+            Content::Value(bytes) => bytes.len(),
+            Content::Tombstone => 0,
+            Content::Typed(typed) => typed.size_bytes(),
+            Content::Mutation(mutation) => mutation.size_bytes(),
+        }
     }
 
     /// The value's size limit, checkable before any work is done for a write.
@@ -154,6 +166,10 @@ pub enum VersionError {
     DotInOwnContext { dot: Dot },
     #[error("sibling {newer} has seen sibling {older}: they are not concurrent")]
     NotConcurrent { newer: Dot, older: Dot },
+    #[error(transparent)]
+    Typed(#[from] CrdtError),
+    #[error("sibling {dot} holds an unapplied mutation")]
+    StoredMutation { dot: Dot },
 }
 
 /// The stored versions of one key: every sibling not yet superseded, plus the causal
@@ -221,7 +237,9 @@ impl Siblings {
         content: Content,
         actor: ActorId,
     ) -> Result<Dot, VersionError> {
-        self.check_update(context, &content, actor)?;
+        if !matches!(content, Content::Mutation(_)) {
+            self.check_update(context, &content, actor)?;
+        }
         let counter = self.clock.merged(context).get(actor) + 1;
         let dot = Dot::new(actor, counter);
         self.update_with_dot(context, content, dot)?;
@@ -239,10 +257,18 @@ impl Siblings {
         content: Content,
         dot: Dot,
     ) -> Result<(), VersionError> {
-        self.check_update(context, &content, dot.actor)?;
         if self.clock.merged(context).get(dot.actor) >= dot.counter {
             return Err(VersionError::DotNotFresh { dot });
         }
+        let resolved;
+        let (context, content) = match content {
+            Content::Mutation(mutation) => {
+                resolved = self.resolve(&mutation, dot)?;
+                (&resolved.0, resolved.1)
+            }
+            content => (context, content),
+        };
+        self.check_update(context, &content, dot.actor)?;
         self.discard(context);
         self.clock.add_dot(dot);
         // The dot is fresh: the writer has not seen it and no sibling carries it, so the
@@ -261,6 +287,68 @@ impl Siblings {
         };
         self.siblings.insert(position, sibling);
         Ok(())
+    }
+
+    /// What the key holds for a command: a typed value when a non-empty one is among
+    /// the live siblings, else a string when a value is, else nothing.
+    pub fn kind(&self) -> Option<Kind> {
+        match self.typed() {
+            Some(typed) if !typed.is_empty() => Some(typed.kind()),
+            _ if self.values().next().is_some() => Some(Kind::String),
+            _ => None,
+        }
+    }
+
+    /// The join of every typed sibling (`crate::crdt`): what a typed key reads as.
+    /// Concurrent typed siblings are kept apart by the sibling merge like any others
+    /// and read as one value; the next mutation at any replica writes their join over
+    /// all of them, so they never reach a client as siblings.
+    pub fn typed(&self) -> Option<Typed> {
+        let mut typed = self.siblings.iter().filter_map(|s| match &s.content {
+            Content::Typed(typed) => Some(typed),
+            _ => None,
+        });
+        let first = typed.next()?.clone();
+        Some(typed.fold(first, |joined, next| joined.joined(next)))
+    }
+
+    /// A mutation becomes a typed value written over this replica's whole clock: the
+    /// join of its typed siblings, changed under `dot`. Never over the client's (or a
+    /// read quorum's) context: that may cover typed dots this replica lacks, which the
+    /// new value would then supersede without containing.
+    fn resolve(
+        &self,
+        mutation: &Mutation,
+        dot: Dot,
+    ) -> Result<(VersionVector, Content), VersionError> {
+        if self.kind() == Some(Kind::String) {
+            let wants = mutation.kind();
+            let holds = Kind::String;
+            return Err(CrdtError::WrongType { holds, wants }.into());
+        }
+        let typed = crate::crdt::apply(self.typed().as_ref(), mutation, dot)?;
+        Ok((self.clock.clone(), Content::Typed(typed)))
+    }
+
+    /// The planted bug `Mutant::CounterMergeByMax`: of concurrent counter siblings,
+    /// keep only the one with the largest value (the clock still covers the others, so
+    /// every later merge drops them too).
+    #[cfg(feature = "mutants")]
+    pub fn counters_by_max(mut self) -> Siblings {
+        let value = |sibling: &Sibling| match &sibling.content {
+            Content::Typed(Typed::Counter(counter)) => Some(counter.value()),
+            _ => None,
+        };
+        let largest = self
+            .siblings
+            .iter()
+            .filter_map(|s| Some((value(s)?, s.dot)))
+            .max();
+        if let Some((_, kept)) = largest {
+            self.siblings
+                .retain(|s| value(s).is_none() || s.dot == kept);
+        }
+        self
     }
 
     /// Every limit a put must respect, checked before anything changes.
@@ -390,6 +478,11 @@ impl Siblings {
         }
         if sibling.context.covers(dot) {
             return Err(VersionError::DotInOwnContext { dot });
+        }
+        match &sibling.content {
+            Content::Mutation(_) => return Err(VersionError::StoredMutation { dot }),
+            Content::Typed(typed) => typed.check()?,
+            Content::Value(_) | Content::Tombstone => {}
         }
         let size = sibling.content.size_bytes();
         if size > limits::VALUE_BYTES_MAX {

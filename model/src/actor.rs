@@ -13,6 +13,7 @@ use crate::msg::{Body, Msg};
 use crate::node_actor::{request_id, ModelTimer, NodeActor, NodeState};
 use crate::properties;
 use dynamo_core::clock::VersionVector;
+use dynamo_core::crdt::Mutation;
 use dynamo_core::message::{Command, Input, Quorum, Reply};
 use dynamo_core::version::Content;
 use stateright::actor::{ActorModel, ActorModelState, Id, LossyNetwork, Network, Out};
@@ -60,6 +61,12 @@ impl ClientActor {
                 key,
                 context,
                 content: Content::Tombstone,
+                quorum,
+            },
+            Action::Incr => Command::Put {
+                key,
+                context: VersionVector::new(),
+                content: Content::Mutation(Mutation::Increment(1)),
                 quorum,
             },
         };

@@ -43,6 +43,8 @@ pub enum Action {
     /// Put a tombstone, with the client's context for the key.
     Delete,
     Get,
+    /// `INCR`: a put of `Mutation::Increment(1)` over no context (`counter.rs`).
+    Incr,
 }
 
 /// One client operation: what, on which key (index), through which node (index).
@@ -396,6 +398,7 @@ fn parse_op(text: &str) -> Result<ClientOp, ConfigError> {
         }
         ["del", key, node] => (Action::Delete, key, node),
         ["get", key, node] => (Action::Get, key, node),
+        ["incr", key, node] => (Action::Incr, key, node),
         _ => return Err(bad()),
     };
     let coordinator = index(node, 'n')?.checked_sub(1).ok_or_else(bad)?;
@@ -414,7 +417,7 @@ pub fn parse_mutant(name: &str) -> Result<Mutant, ConfigError> {
 }
 
 /// Every mutant by its command-line name (the core's one table).
-pub const MUTANTS: [(&str, Mutant); 5] = Mutant::ALL;
+pub const MUTANTS: [(&str, Mutant); 6] = Mutant::ALL;
 
 /// The `NodeId` of node index `index`: `n1`, `n2`, ...
 pub fn node_id(index: usize) -> NodeId {
@@ -445,6 +448,7 @@ mod tests {
             ModelConfig::faults_small(),
             ModelConfig::crash(),
             ModelConfig::siblings(),
+            ModelConfig::counter(),
         ] {
             config.validate().unwrap();
         }

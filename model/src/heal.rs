@@ -120,6 +120,12 @@ impl Cluster {
                 ));
             }
             let merged = sets[0].clone().unwrap_or_default();
+            if !crate::counter::within_bounds(&state.history, index, &merged) {
+                let value = crate::counter::value(&merged);
+                return Err(format!(
+                    "k{index}: healed counter reads {value:?}, out of bounds"
+                ));
+            }
             for (_, write) in state.history.acknowledged().filter(|(k, _)| *k == index) {
                 if !write_kept(&merged, write, state.history.put_contexts(index)) {
                     let dot = write.0;

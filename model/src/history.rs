@@ -20,6 +20,9 @@ pub enum Op {
         context: VersionVector,
         content: Content,
     },
+    /// A counter's increment (`counter.rs` judges it; a later increment supersedes its
+    /// sibling by containing it, so `write_kept` does not apply).
+    Increment,
 }
 
 /// How an operation ended, as far as the properties care.
@@ -120,6 +123,10 @@ pub fn record_out(
         return None;
     };
     let op = match command {
+        Command::Put {
+            content: Content::Mutation(_),
+            ..
+        } => Op::Increment,
         Command::Put {
             context, content, ..
         } => Op::Put {

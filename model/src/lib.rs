@@ -24,12 +24,14 @@
 //! | [`actor`] | client actors, the actor enum, `ModelConfig::into_model` |
 //! | [`history`] | invocations and replies, recorded from the network |
 //! | [`properties`] | always/sometimes properties with their paper sections |
+//! | [`counter`] | the counter configuration (`INCR` under loss and crashes) and its property |
 //! | [`heal`] | the convergence check: heal a state at rest, compare replicas |
 //! | [`run`] | checking helpers shared by the binary and the tests |
 #![forbid(unsafe_code)]
 
 pub mod actor;
 pub mod config;
+pub mod counter;
 pub mod heal;
 pub mod history;
 pub mod host;

@@ -27,14 +27,15 @@ options:
   --partitions P         ring partitions (power of two, >= nodes)
   --n N --r R --w W      replication factor, read and write quorums
   --client SCRIPT        replace the clients; repeat once per client;
-                         SCRIPT: 'put k0 1 n1, get k0 n2, del k0 n3'
+                         SCRIPT: 'put k0 1 n1, get k0 n2, del k0 n3, incr k0 n1'
   --network KIND         unordered (default) | ordered | duplicating
   --lossy                the network may lose any message
   --crashes C            crashes (each with a restart) in a run
   --rounds G,A,H         gossip, anti-entropy, handoff firings per node
   --rounds-on n1,n3      only these nodes run periodic rounds (default: all)
   --mutant NAME          none | ack-before-local-write | delete-hint-before-ack |
-                         read-quorum-ignores-r | stand-in-without-hint
+                         read-quorum-ignores-r | stand-in-without-hint |
+                         counter-merge-by-max
   --heal-rounds K        periodic rounds the convergence check runs
   --no-full-invariants   skip the Merkle rebuild after each writing step
   --bfs | --dfs          search order (default dfs)
@@ -43,13 +44,14 @@ options:
   --address ADDR         explore: where to serve (default localhost:3000)";
 
 /// The presets `cargo test` checks (model/tests/properties.rs); `target` is not one.
-const TESTED_PRESETS: [&str; 6] = [
+const TESTED_PRESETS: [&str; 7] = [
     "strict",
     "siblings",
     "sloppy",
     "crash",
     "faults-small",
     "siblings-faults",
+    "counter",
 ];
 
 /// Presets too big for `cargo test` (`presets` lists them after the tested ones).
@@ -85,6 +87,7 @@ fn preset(name: &str) -> Option<ModelConfig> {
         "faults-small" => Some(ModelConfig::faults_small()),
         "siblings-faults" => Some(ModelConfig::siblings_faults()),
         "target" => Some(ModelConfig::target()),
+        "counter" => Some(ModelConfig::counter()),
         _ => None,
     }
 }

@@ -5,6 +5,7 @@
 //! | [`NO_WRITE_LOST`] | always | every acknowledged put's version is on its key's home replicas or hint stores (up or crashed), or was superseded by a put whose context covered it (`dynamo_core::sim::checker::write_kept`, shared with the simulator) |
 //! | [`INVARIANTS`] | always | every stored sibling set (replicas and hints) is pairwise concurrent and well formed, and each node's `check_invariants` (after every step: `check_invariants_full`) holds |
 //! | [`READ_YOUR_WRITES`] | always | with R + W > N, a get that started after a put was acknowledged returns a sibling that descends from it, unless a coordinator of the key suspected a home replica (a fallback may have been used) |
+//! | [`crate::counter::COUNTER_BOUNDED`] | always | a counter key's replicas and hints, joined, read the acknowledged increments plus some unacknowledged ones (`counter.rs`) |
 //! | [`CONVERGES`] | always, at rest | once faults stop, the home replicas converge (see `heal.rs`) |
 //! | [`SIBLINGS_CREATED`], [`HINT_DELIVERED`], [`READ_REPAIRED`], [`QUORUM_FAILED`] | sometimes | the interesting states are reachable |
 
@@ -43,6 +44,11 @@ pub fn all() -> Vec<(Expectation, &'static str, Condition)> {
         (Expectation::Always, INVARIANTS, invariants),
         (Expectation::Always, READ_YOUR_WRITES, read_your_writes),
         (Expectation::Always, CONVERGES, converges),
+        (
+            Expectation::Always,
+            crate::counter::COUNTER_BOUNDED,
+            crate::counter::counter_bounded,
+        ),
         (Expectation::Sometimes, SIBLINGS_CREATED, siblings_created),
         (Expectation::Sometimes, HINT_DELIVERED, hint_delivered),
         (Expectation::Sometimes, READ_REPAIRED, read_repaired),
@@ -63,7 +69,7 @@ fn homes(model: &DynamoModel, state: &SystemState, index: usize) -> Vec<NodeId> 
 }
 
 /// What the home replicas and every hint store hold for key `index`, merged.
-fn held(model: &DynamoModel, state: &SystemState, index: usize) -> Siblings {
+pub(crate) fn held(model: &DynamoModel, state: &SystemState, index: usize) -> Siblings {
     let key = key(index);
     let homes = homes(model, state, index);
     let partition = dynamo_core::hash::partition_of_key(&key, model.cfg.partitions);

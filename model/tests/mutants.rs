@@ -87,3 +87,13 @@ fn the_correct_node_has_no_counterexample_in_these_configurations() {
         assert!(always.is_empty(), "violated: {always:?}");
     }
 }
+
+#[test]
+fn counter_merge_by_max_loses_an_acknowledged_increment() {
+    let path = counterexample(
+        ModelConfig::counter(),
+        Mutant::CounterMergeByMax,
+        dynamo_model::counter::COUNTER_BOUNDED,
+    );
+    assert!(path.contains("Increment"), "the trace increments:\n{path}");
+}

@@ -64,3 +64,9 @@ fn concurrent_puts_with_a_crash_on_a_lossy_network_hold() {
     );
     assert_eq!(states, 354_942);
 }
+
+#[test]
+fn concurrent_increments_with_a_crash_on_a_lossy_network_all_count() {
+    let states = assert_checked(ModelConfig::counter(), &[QUORUM_FAILED]);
+    assert_eq!(states, 480_328);
+}

@@ -474,6 +474,12 @@ fn versions_response(service: &KvService, siblings: &Siblings) -> Response {
                         value: None,
                         deleted: true,
                     },
+                    // Typed values (RESP data types, docs/datatypes.md) have no HTTP
+                    // form yet.
+                    Content::Typed(_) | Content::Mutation(_) => SiblingDocument {
+                        value: None,
+                        deleted: false,
+                    },
                 })
                 .collect();
             let body = SiblingsDocument {

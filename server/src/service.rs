@@ -20,6 +20,7 @@
 use crate::driver::{DriverGone, DriverHandle, Snapshot};
 use crate::metrics::Metrics;
 use dynamo_core::clock::VersionVector;
+use dynamo_core::crdt::Mutation;
 use dynamo_core::message::{Command, Failure, Quorum, Reply};
 use dynamo_core::node::NodeStats;
 use dynamo_core::types::NodeId;
@@ -52,6 +53,8 @@ pub enum Op {
     Get,
     Put,
     Delete,
+    /// A data-type command's change (`INCR`, `SADD`, `HSET`...).
+    Update,
     Join,
     Leave,
 }
@@ -62,6 +65,7 @@ impl Op {
             Op::Get => "get",
             Op::Put => "put",
             Op::Delete => "delete",
+            Op::Update => "update",
             Op::Join => "join",
             Op::Leave => "leave",
         }
@@ -72,6 +76,7 @@ impl Op {
         match content {
             Content::Value(_) => Op::Put,
             Content::Tombstone => Op::Delete,
+            Content::Typed(_) | Content::Mutation(_) => Op::Update,
         }
     }
 }
@@ -334,6 +339,20 @@ impl KvService {
     }
 
     /// Operator: add a member that announced itself to the ring; the new epoch.
+    /// A data type's change (`docs/datatypes.md`): a put of the mutation over no
+    /// context; the coordinator (a home of the key) applies it to its own copy.
+    pub async fn update(
+        &self,
+        key: &[u8],
+        mutation: Mutation,
+        quorum: Quorum,
+    ) -> Result<(), ServiceError> {
+        let content = Content::Mutation(mutation);
+        let command = write_command(key, Some(VersionVector::new()), content, quorum);
+        self.measured(Op::Update, self.written(command)).await?;
+        Ok(())
+    }
+
     pub async fn join(&self, node: NodeId) -> Result<u64, ServiceError> {
         self.measured(Op::Join, self.changed(Command::Join { node }))
             .await

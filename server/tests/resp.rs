@@ -133,7 +133,7 @@ fn unsupported_and_unknown_commands_say_why_in_bounded_text() {
         ("EVAL", "scripts"),
         ("SUBSCRIBE", "pub/sub"),
         ("BLPOP", "blocking"),
-        ("INCR", "read-modify-write"),
+        ("INCRBYFLOAT", "read-modify-write"),
     ] {
         let reply = conn.cmd(&[command, "x", "0"]);
         assert!(error_text(&reply).contains(why), "{command}: {reply:?}");

@@ -47,6 +47,8 @@ pub struct Options {
     /// Nodes `nodes + 1 ..= nodes + spares` start through node 1 as a seed and wait,
     /// announced, to be joined (`dynamo serve --seed`).
     pub spares: u8,
+    /// Appended to every `dynamo serve` (say `-R 1 -W 1`).
+    pub extra_args: Vec<String>,
 }
 
 /// A cluster of processes under test.
@@ -173,6 +175,7 @@ impl Cluster {
         if let Some(mutant) = &self.options.mutant {
             command.args(["--mutant", mutant]);
         }
+        command.args(&self.options.extra_args);
         self.nodes[usize::from(id - 1)] = Some(command.spawn()?);
         Ok(())
     }

@@ -3,11 +3,13 @@
 //! pause, network partitions with nftables), a workload of concurrent clients that
 //! records every invocation ([`workload`]), and a checker that nothing acknowledged
 //! was lost and nothing appeared that nobody wrote ([`checker`]). [`run`] ties them.
+//! [`datatypes`] is the set and counter workload on the convergent data types.
 //!
 //! The nftables rules need root (CI runs as root; `scripts/test.sh` installs
 //! `nftables`).
 
 pub mod checker;
+pub mod datatypes;
 pub mod harness;
 pub mod run;
 pub mod workload;

@@ -94,7 +94,7 @@ fn spawn_workers(
 }
 
 /// Run the nemesis for the scenario's duration; the fault windows since `epoch`.
-fn inject(
+pub(crate) fn inject(
     cluster: &mut Cluster,
     scenario: &Scenario,
     epoch: Instant,
@@ -264,7 +264,7 @@ async fn view(http: &reqwest::Client, address: &str) -> Option<Value> {
 }
 
 /// Wait until every node answers a quorum write (peers found each other).
-async fn wait_ready(cluster: &Cluster) -> Result<(), HarnessError> {
+pub(crate) async fn wait_ready(cluster: &Cluster) -> Result<(), HarnessError> {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     for id in cluster.ids() {

@@ -29,6 +29,7 @@ fn options(subnet: u8, mutant: Option<&str>) -> Options {
         partitions: 16,
         mutant: mutant.map(str::to_string),
         spares: 0,
+        extra_args: Vec::new(),
     }
 }
 

@@ -1,12 +1,14 @@
 //! The key commands, each one or more calls of the KV service (`service.rs`):
 //! `GET`, `MGET`, `EXISTS`, `STRLEN`, `TYPE`, `VGET`, `SET`, `MSET`, `DEL`, `GETDEL`,
-//! `APPEND`, `VSET`, `VDEL`.
+//! `APPEND`, `VSET`, `VDEL`. `GET`, `MGET`, `STRLEN` and `TYPE` know the data types
+//! (`datatypes.rs`): a counter reads as its decimal value, a set or hash is `WRONGTYPE`.
 //!
 //! Invariants: a reply is at most [`REPLY_BYTES_MAX`] bytes (`MGET` stops and answers
 //! an error past it); commands over many keys run at most [`KEYS_CONCURRENCY_MAX`]
 //! service calls at once, so one command holds a bounded share of the driver.
 
 use super::codec::REPLY_BYTES_MAX;
+use super::datatypes::{self, string_of};
 use super::{CommandError, Value};
 use crate::service::{self, KvService};
 use dynamo_core::message::Quorum;
@@ -20,18 +22,19 @@ pub const KEYS_CONCURRENCY_MAX: usize = 16;
 pub async fn run(service: &KvService, name: &str, args: &[Vec<u8>]) -> Result<Value, CommandError> {
     let quorum = Quorum::default();
     match name {
-        "GET" => Ok(shown(&service.get(&args[1], quorum).await?)),
+        "GET" => Ok(Value::Bulk(string_of(
+            &service.get(&args[1], quorum).await?,
+        )?)),
         "MGET" => mget(service, &args[1..]).await,
         "EXISTS" => exists(service, &args[1..]).await,
         "STRLEN" => {
             let siblings = service.get(&args[1], quorum).await?;
-            let length = service::shown_value(&siblings).map_or(0, <[u8]>::len);
+            let length = string_of(&siblings)?.map_or(0, |value| value.len());
             Ok(Value::Integer(length as i64))
         }
         "TYPE" => {
             let siblings = service.get(&args[1], quorum).await?;
-            let live = service::shown_value(&siblings).is_some();
-            Ok(Value::Simple(if live { "string" } else { "none" }.into()))
+            Ok(Value::Simple(datatypes::type_name(&siblings).into()))
         }
         "VGET" => Ok(versioned(&service.get(&args[1], quorum).await?)),
         "SET" => set(service, args).await,
@@ -44,13 +47,11 @@ pub async fn run(service: &KvService, name: &str, args: &[Vec<u8>]) -> Result<Va
         }
         "VSET" => versioned_write(service, args, Content::Value(args[3].clone())).await,
         "VDEL" => versioned_write(service, args, Content::Tombstone).await,
-        _ => Err(CommandError::Unknown(name.to_string(), String::new())),
+        _ => match datatypes::run(service, name, args).await {
+            Some(result) => result,
+            None => Err(CommandError::Unknown(name.to_string(), String::new())),
+        },
     }
-}
-
-/// The value plain `GET` shows ([`service::shown_value`]), or nil.
-fn shown(siblings: &Siblings) -> Value {
-    Value::Bulk(service::shown_value(siblings).map(<[u8]>::to_vec))
 }
 
 fn versioned(siblings: &Siblings) -> Value {
@@ -59,7 +60,7 @@ fn versioned(siblings: &Siblings) -> Value {
         .iter()
         .map(|sibling| match &sibling.content {
             Content::Value(bytes) => Value::bulk(bytes.clone()),
-            Content::Tombstone => Value::Bulk(None),
+            Content::Tombstone | Content::Typed(_) | Content::Mutation(_) => Value::Bulk(None),
         })
         .collect();
     Value::Array(vec![Value::bulk(context), Value::Array(values)])
@@ -99,7 +100,8 @@ async fn mget(service: &KvService, keys: &[Vec<u8>]) -> Result<Value, CommandErr
     let (mut values, mut bytes) = (Vec::with_capacity(keys.len()), 0);
     while let Some(read) = reads.next().await {
         let value = match read {
-            Ok(siblings) => shown(&siblings),
+            // Redis's MGET shows nil for a key of another type.
+            Ok(siblings) => Value::Bulk(string_of(&siblings).ok().flatten()),
             Err(error) => CommandError::from(error).reply(),
         };
         bytes += value.encoded_len();
@@ -120,7 +122,7 @@ async fn exists(service: &KvService, keys: &[Vec<u8>]) -> Result<Value, CommandE
     })
     .buffer_unordered(KEYS_CONCURRENCY_MAX)
     .try_fold(0i64, |count, siblings| async move {
-        Ok(count + i64::from(service::shown_value(&siblings).is_some()))
+        Ok(count + i64::from(siblings.kind().is_some()))
     })
     .await?;
     Ok(Value::Integer(count))

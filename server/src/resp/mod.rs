@@ -18,7 +18,8 @@
 //!
 //! Layout: [`codec`] (values, RESP2/RESP3, parsers), [`table`] (the command table and
 //! the commands refused on purpose), [`session`] (connection commands: `HELLO`,
-//! `AUTH`, `CLIENT`, `INFO`...), [`commands`] (key commands, through the KV service).
+//! `AUTH`, `CLIENT`, `INFO`...), [`commands`] (key commands, through the KV service),
+//! [`datatypes`] (counters, sets and hashes: `docs/datatypes.md`).
 //!
 //! Invariants:
 //! - requests on one connection are answered in order (pipelining works; pipelined
@@ -41,6 +42,7 @@
 
 pub mod codec;
 pub mod commands;
+pub mod datatypes;
 pub mod session;
 pub mod table;
 
@@ -52,6 +54,8 @@ pub use codec::{
 use crate::auth::Users;
 use crate::service::{KvService, ServiceError};
 use crate::tls::TlsConfig;
+use dynamo_core::crdt::CrdtError;
+use dynamo_core::version::VersionError;
 use session::Session;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -498,6 +502,8 @@ pub enum CommandError {
     WithoutMulti(&'static str),
     #[error("EXECABORT Transaction discarded because of previous errors.")]
     ExecAbort,
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
 }
 
 impl CommandError {
@@ -511,7 +517,12 @@ impl CommandError {
             | CommandError::WrongPass
             | CommandError::NoPerm { .. }
             | CommandError::NoProto
-            | CommandError::ExecAbort => Value::Error(self.to_string()),
+            | CommandError::ExecAbort
+            | CommandError::WrongType => Value::Error(self.to_string()),
+            // The coordinator refused a data-type write on a key of another type.
+            CommandError::Service(ServiceError::Refused(VersionError::Typed(
+                CrdtError::WrongType { .. },
+            ))) => Value::Error(CommandError::WrongType.to_string()),
             _ => Value::Error(format!("ERR {self}")),
         }
     }

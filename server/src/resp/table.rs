@@ -267,6 +267,127 @@ pub const COMMANDS: &[Spec] = &[
         "dynamo",
         "A tombstone over what the context covers; the new context.",
     ),
+    // Convergent data types (docs/datatypes.md), run by `datatypes.rs`.
+    spec(
+        "INCR",
+        2,
+        Kind::Write,
+        ONE_KEY,
+        "string",
+        "Adds 1 to a counter (a convergent PN-counter); the value read after.",
+    ),
+    spec(
+        "INCRBY",
+        3,
+        Kind::Write,
+        ONE_KEY,
+        "string",
+        "Adds an amount to a counter; the value read after.",
+    ),
+    spec(
+        "DECR",
+        2,
+        Kind::Write,
+        ONE_KEY,
+        "string",
+        "Takes 1 from a counter; the value read after.",
+    ),
+    spec(
+        "DECRBY",
+        3,
+        Kind::Write,
+        ONE_KEY,
+        "string",
+        "Takes an amount from a counter; the value read after.",
+    ),
+    spec(
+        "SADD",
+        -3,
+        Kind::Write,
+        ONE_KEY,
+        "set",
+        "Adds members to an add-wins set; how many were not there.",
+    ),
+    spec(
+        "SREM",
+        -3,
+        Kind::Write,
+        ONE_KEY,
+        "set",
+        "Removes the members this node has seen; how many were there.",
+    ),
+    spec(
+        "SMEMBERS",
+        2,
+        Kind::Read,
+        ONE_KEY,
+        "set",
+        "The members of a set.",
+    ),
+    spec(
+        "SISMEMBER",
+        3,
+        Kind::Read,
+        ONE_KEY,
+        "set",
+        "1 if the member is in the set, else 0.",
+    ),
+    spec(
+        "SCARD",
+        2,
+        Kind::Read,
+        ONE_KEY,
+        "set",
+        "How many members a set has.",
+    ),
+    spec(
+        "HSET",
+        -4,
+        Kind::Write,
+        ONE_KEY,
+        "hash",
+        "Sets fields of a hash (registers); how many were new.",
+    ),
+    spec(
+        "HGET",
+        3,
+        Kind::Read,
+        ONE_KEY,
+        "hash",
+        "The value of a hash field, or nil.",
+    ),
+    spec(
+        "HDEL",
+        -3,
+        Kind::Write,
+        ONE_KEY,
+        "hash",
+        "Removes fields of a hash; how many were there.",
+    ),
+    spec(
+        "HGETALL",
+        2,
+        Kind::Read,
+        ONE_KEY,
+        "hash",
+        "Every field and value of a hash.",
+    ),
+    spec(
+        "HINCRBY",
+        4,
+        Kind::Write,
+        ONE_KEY,
+        "hash",
+        "Adds an amount to a counter field of a hash; the value read after.",
+    ),
+    spec(
+        "HLEN",
+        2,
+        Kind::Read,
+        ONE_KEY,
+        "hash",
+        "How many fields a hash has.",
+    ),
 ];
 
 /// The spec of `name` (uppercase).
@@ -280,7 +401,8 @@ const NO_SCRIPTS: &str = "dynamo runs no server-side scripts";
 const NO_PUBSUB: &str = "dynamo has no pub/sub";
 const NO_BLOCKING: &str = "dynamo has no blocking commands (a replica set has no single queue)";
 const NO_COUNTERS: &str = "dynamo has no atomic read-modify-write (concurrent writes become siblings); read with VGET and write back with VSET";
-const STRINGS_ONLY: &str = "dynamo stores strings only";
+const STRINGS_ONLY: &str =
+    "dynamo stores strings, counters, sets and hashes only (docs/datatypes.md)";
 const NO_CLUSTER: &str =
     "dynamo is not Redis Cluster: every node serves every key, connect to any node";
 const NO_REPLICATION: &str = "dynamo replicates by quorum (N, R, W), not by Redis replication";
@@ -295,11 +417,9 @@ pub fn unsupported(name: &str) -> Option<&'static str> {
         | "SUNSUBSCRIBE" | "PUBLISH" | "SPUBLISH" | "PUBSUB" => NO_PUBSUB,
         "BLPOP" | "BRPOP" | "BRPOPLPUSH" | "BLMOVE" | "BLMPOP" | "BZPOPMIN" | "BZPOPMAX"
         | "BZMPOP" | "XREAD" | "XREADGROUP" | "WAIT" | "WAITAOF" => NO_BLOCKING,
-        "INCR" | "DECR" | "INCRBY" | "DECRBY" | "INCRBYFLOAT" | "SETNX" | "GETSET" | "SETRANGE"
-        | "MSETNX" | "GETEX" => NO_COUNTERS,
-        "LPUSH" | "RPUSH" | "LPOP" | "RPOP" | "LRANGE" | "LLEN" | "HSET" | "HGET" | "HGETALL"
-        | "HDEL" | "HMSET" | "HMGET" | "SADD" | "SREM" | "SMEMBERS" | "SCARD" | "ZADD" | "ZREM"
-        | "ZRANGE" | "ZCARD" | "XADD" | "XRANGE" | "XLEN" => STRINGS_ONLY,
+        "INCRBYFLOAT" | "SETNX" | "GETSET" | "SETRANGE" | "MSETNX" | "GETEX" => NO_COUNTERS,
+        "LPUSH" | "RPUSH" | "LPOP" | "RPOP" | "LRANGE" | "LLEN" | "HMSET" | "HMGET" | "ZADD"
+        | "ZREM" | "ZRANGE" | "ZCARD" | "XADD" | "XRANGE" | "XLEN" => STRINGS_ONLY,
         "CLUSTER" | "READONLY" | "READWRITE" | "ASKING" => NO_CLUSTER,
         "REPLICAOF" | "SLAVEOF" | "SYNC" | "PSYNC" | "MONITOR" | "FAILOVER" => NO_REPLICATION,
         _ => return None,
