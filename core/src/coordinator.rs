@@ -321,9 +321,11 @@ impl Requests {
                 self.start_put(local, routing, origin, put, may_forward, out)
             }
             // The node answers membership commands itself; never routed here.
-            Command::Join { .. } | Command::Leave { .. } => Err(Failure::Membership {
-                reason: "a membership command is not a key request".to_string(),
-            }),
+            Command::Join { .. } | Command::Leave { .. } | Command::Remove { .. } => {
+                Err(Failure::Membership {
+                    reason: "a membership command is not a key request".to_string(),
+                })
+            }
         };
         if let Err(failure) = result {
             finish(local, origin, Reply::Failed(failure), out);

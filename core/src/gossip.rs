@@ -45,6 +45,9 @@ pub(crate) enum LoadError {
 pub(crate) enum Change {
     Join(NodeId),
     Leave(NodeId),
+    /// A member gone for good: out of the ring and marked left at once (see
+    /// `Command::Remove`).
+    Remove(NodeId),
 }
 
 /// This node's membership view (see the module documentation).
@@ -76,6 +79,14 @@ impl Cluster {
     /// before a ring exists).
     pub fn claimant(&self) -> Option<NodeId> {
         self.ring()?.members().keys().next().copied()
+    }
+
+    /// The claimant for a change that removes `removed` for good: the lowest ring
+    /// member other than it, so a dead claimant can itself be removed (it can make no
+    /// change meanwhile; an operator must only remove a node that is truly gone).
+    pub fn claimant_without(&self, removed: NodeId) -> Option<NodeId> {
+        let mut members = self.ring()?.members().keys().copied();
+        members.find(|m| *m != removed)
     }
 
     pub fn epoch(&self) -> u64 {
@@ -192,6 +203,18 @@ impl Cluster {
                 self.require_settled(running)?;
                 let next = ring.leave(node).map_err(|e| refuse(e.to_string()))?;
                 (next, node, MemberStatus::Leaving)
+            }
+            Change::Remove(node) => {
+                if node == local.id() {
+                    let reason = format!("{node} cannot remove itself: ask another member");
+                    return Err(refuse(reason));
+                }
+                if !ring.contains(node) {
+                    return Err(refuse(format!("{node} is not in the ring")));
+                }
+                // Not blocked by running transfers: the gone node may be their sender.
+                let next = ring.leave(node).map_err(|e| refuse(e.to_string()))?;
+                (next, node, MemberStatus::Left)
             }
         };
         Ok(self.change_ring(local, next, node, status, out))

@@ -14,6 +14,7 @@
 
 use crate::detector::{FailureDetector, AWAIT_ROUNDS_MAX};
 use crate::local::Local;
+use crate::membership::{MemberStatus, Membership};
 use crate::message::{Message, Output, RefuseReason};
 #[cfg(feature = "mutants")]
 use crate::mutant::Mutant;
@@ -44,12 +45,48 @@ pub(crate) struct Handoff {
     cursor: Option<HintKey>,
 }
 
+/// Whether a hint's target is gone for good (removed, or done leaving): its hints
+/// can never be delivered to it.
+fn target_gone(membership: &Membership, target: NodeId) -> bool {
+    membership
+        .member(target)
+        .is_some_and(|m| m.status == MemberStatus::Left)
+}
+
+/// A hint for a node gone for good goes to the key's current homes instead: merged
+/// here when this node is one, else kept as a hint for each of the others (handoff
+/// then delivers those). The old hint is deleted only once every copy is stored.
+fn rehome<S: Store>(
+    local: &mut Local<S>,
+    membership: &Membership,
+    hint: HintKey,
+    siblings: &Siblings,
+) {
+    let Some(ring) = membership.ring() else {
+        return;
+    };
+    let homes = ring.home_replicas(hint.partition, local.replication_factor());
+    for home in homes {
+        let target = (home != local.id()).then_some(home);
+        if local
+            .store_write(hint.partition, &hint.key, siblings, target)
+            .is_err()
+        {
+            return;
+        }
+    }
+    if let Err(error) = local.remove_hint(&hint) {
+        local.storage_failed(&error);
+    }
+}
+
 impl Handoff {
     /// Offer up to `handoff_batch` hints whose home is believed reachable.
     pub fn round<S: Store>(
         &mut self,
         local: &mut Local<S>,
         detector: &FailureDetector,
+        membership: &Membership,
         out: &mut Vec<Output>,
     ) {
         let hints = match local.store().hints(self.cursor.as_ref(), HANDOFF_SCAN_MAX) {
@@ -63,6 +100,12 @@ impl Handoff {
             Some((hint, _)) if hints.len() == HANDOFF_SCAN_MAX => Some(hint.clone()),
             _ => None,
         };
+        let (gone, hints): (Vec<_>, Vec<_>) = hints
+            .into_iter()
+            .partition(|(hint, _)| target_gone(membership, hint.target));
+        for (hint, siblings) in gone {
+            rehome(local, membership, hint, &siblings);
+        }
         let in_flight: BTreeSet<&HintKey> = self.deliveries.values().map(|d| &d.hint).collect();
         let ready = hints
             .into_iter()

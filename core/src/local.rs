@@ -222,6 +222,16 @@ impl<S: Store> Local<S> {
         Ok(())
     }
 
+    /// Take a new incarnation past `incarnation` (at least one more than it).
+    pub fn renew_actor_past(&mut self, incarnation: u32) -> Result<(), StoreError> {
+        let stored = stored_incarnation(&self.store)?.unwrap_or(0);
+        if stored < incarnation {
+            self.store
+                .put_meta(META_INCARNATION, &incarnation.to_le_bytes())?;
+        }
+        self.renew_actor()
+    }
+
     /// The next dot of the current actor, under a persisted lease (extended when
     /// used up; the store write is synced with the step, before the dot is acked).
     pub fn mint_dot(&mut self) -> Result<Dot, StoreError> {

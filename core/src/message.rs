@@ -91,6 +91,10 @@ pub enum Command {
     Join { node: NodeId },
     /// Operator: remove a member from the ring; its partitions move away first.
     Leave { node: NodeId },
+    /// Operator: remove a member that is gone for good (Riak's force-remove): it is
+    /// marked left at once, its partitions are re-sourced from surviving replicas,
+    /// and hints held for it go to the new homes. Never blocked by running transfers.
+    Remove { node: NodeId },
 }
 
 /// The answer to a command.

@@ -98,14 +98,15 @@ pub enum RestoreError {
     BadKey { max: usize },
     #[error("sibling set breaks an invariant: {0}")]
     Siblings(#[from] VersionError),
-    #[error("incarnation {wanted} is more than {max} past this node's {current}")]
+    #[error("incarnation {wanted} is past the highest a node fences to ({max}); this node is at {current}")]
     FenceTooFar { wanted: u32, current: u32, max: u32 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Incarnations [`Node::fence_actor`] takes at most in one call (each persists).
-pub const FENCE_STEPS_MAX: u32 = 1 << 16;
+/// Highest incarnation [`Node::fence_actor`] moves past: the incarnations above stay
+/// free for counting up (first incarnations are drawn below 2^31 + 1, see `local.rs`).
+pub const FENCE_INCARNATION_MAX: u32 = u32::MAX - (1 << 16);
 
 impl From<StoreError> for InvariantError {
     fn from(error: StoreError) -> Self {
@@ -190,8 +191,10 @@ impl<S: Store> Node<S> {
         may_forward: bool,
         out: &mut Vec<Output>,
     ) {
-        if matches!(command, Command::Join { .. } | Command::Leave { .. })
-            && self.via_claimant(origin, &command, may_forward, out)
+        if matches!(
+            command,
+            Command::Join { .. } | Command::Leave { .. } | Command::Remove { .. }
+        ) && self.via_claimant(origin, &command, may_forward, out)
         {
             return;
         }
@@ -203,6 +206,10 @@ impl<S: Store> Node<S> {
             }
             Command::Leave { node } => {
                 let change = Change::Leave(node);
+                self.cluster.change(&mut self.local, change, running, out)
+            }
+            Command::Remove { node } => {
+                let change = Change::Remove(node);
                 self.cluster.change(&mut self.local, change, running, out)
             }
             command => {
@@ -257,7 +264,11 @@ impl<S: Store> Node<S> {
         out: &mut Vec<Output>,
     ) -> bool {
         let me = self.local.id();
-        let Some(claimant) = self.cluster.claimant().filter(|c| *c != me) else {
+        let claimant = match command {
+            Command::Remove { node } => self.cluster.claimant_without(*node),
+            _ => self.cluster.claimant(),
+        };
+        let Some(claimant) = claimant.filter(|c| *c != me) else {
             return false;
         };
         if may_forward {
@@ -399,7 +410,8 @@ impl<S: Store> Node<S> {
             }
             Message::Forward {
                 request,
-                command: command @ (Command::Join { .. } | Command::Leave { .. }),
+                command:
+                    command @ (Command::Join { .. } | Command::Leave { .. } | Command::Remove { .. }),
             } => {
                 let origin = Origin::Forwarded { from, request };
                 self.on_command(origin, command, false, out)
@@ -470,7 +482,9 @@ impl<S: Store> Node<S> {
             }
             Timer::Handoff => {
                 self.age_background();
-                self.handoff.round(&mut self.local, &self.detector, out);
+                let membership = self.cluster.membership();
+                self.handoff
+                    .round(&mut self.local, &self.detector, membership, out);
             }
             Timer::Transfer => {
                 let cluster = &mut self.cluster;
@@ -532,7 +546,7 @@ impl<S: Store> Node<S> {
         Ok(changed)
     }
 
-    /// Take new incarnations until this node's actor is past `incarnation`. Restored
+    /// Move this node's actor past `incarnation` (one new incarnation, persisted). Restored
     /// data may hold dots of this node's id from another cluster (or from before a
     /// lost disk) at any counter: minting under such an actor would reuse their dots
     /// (DVVSet needs each dot fresh), so a restore fences every node past the
@@ -542,8 +556,8 @@ impl<S: Store> Node<S> {
         if current > incarnation {
             return Ok(false);
         }
-        if incarnation - current >= FENCE_STEPS_MAX {
-            let max = FENCE_STEPS_MAX;
+        if incarnation > FENCE_INCARNATION_MAX {
+            let max = FENCE_INCARNATION_MAX;
             let wanted = incarnation;
             return Err(RestoreError::FenceTooFar {
                 wanted,
@@ -551,9 +565,7 @@ impl<S: Store> Node<S> {
                 max,
             });
         }
-        while self.local.actor().incarnation <= incarnation {
-            self.local.renew_actor()?;
-        }
+        self.local.renew_actor_past(incarnation)?;
         Ok(true)
     }
 

@@ -451,6 +451,11 @@ impl Sim {
         self.invoke(coordinator, Op::Leave { node }, Command::Leave { node })
     }
 
+    /// Remove `node`, gone for good (`Command::Remove`), through `coordinator`.
+    pub fn remove(&mut self, coordinator: NodeId, node: NodeId) -> usize {
+        self.invoke(coordinator, Op::Leave { node }, Command::Remove { node })
+    }
+
     fn invoke(&mut self, coordinator: NodeId, op: Op, command: Command) -> usize {
         let index = self.history.len();
         let id = index as u64;

@@ -455,11 +455,24 @@ fn compute_plan(membership: &Membership, n: usize) -> Vec<PlannedTransfer> {
     let (Some(ring), Some(previous)) = (membership.ring(), membership.previous()) else {
         return Vec::new();
     };
+    // A member marked left is gone (removed, or done leaving): never a sender.
+    let gone = |node: &NodeId| {
+        membership
+            .member(*node)
+            .is_none_or(|m| m.status == MemberStatus::Left)
+    };
     let mut plan = Vec::new();
     for change in previous.replica_changes(ring, n) {
-        let first_old = previous.home_replicas(change.partition, n)[0];
+        let old = previous.home_replicas(change.partition, n);
+        let survivors: Vec<NodeId> = old.iter().copied().filter(|h| !gone(h)).collect();
         for (i, to) in change.added.iter().enumerate() {
-            let from = change.removed.get(i).copied().unwrap_or(first_old);
+            let from = match change.removed.get(i) {
+                Some(removed) if !gone(removed) => *removed,
+                // Re-sourced from a surviving old home (none: the data is lost).
+                _ if survivors.is_empty() => continue,
+                Some(_) => survivors[i % survivors.len()],
+                None => survivors[0],
+            };
             plan.push(PlannedTransfer {
                 partition: change.partition,
                 from,

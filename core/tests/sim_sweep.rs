@@ -49,6 +49,7 @@ fn run(seed: u64, mutant: Mutant, config: NodeConfig) -> Violations {
     let mut contexts: Vec<(usize, usize)> = Vec::new(); // (key, history index of a reply)
     let mut value = 0u32;
     let mut membership_changed = false;
+    let mut removed = Vec::new();
     for _ in 0..OPERATIONS {
         let ids = sim.node_ids();
         let node = ids[prng.below(ids.len() as u64) as usize];
@@ -71,7 +72,10 @@ fn run(seed: u64, mutant: Mutant, config: NodeConfig) -> Violations {
                 contexts.push((key, index));
             }
             9 => crash_one(&mut sim, &mut prng),
-            10 => restart_all(&mut sim),
+            10 => {
+                let gone: Vec<NodeId> = removed.iter().map(|(node, _)| *node).collect();
+                restart_all(&mut sim, &gone);
+            }
             11 => {
                 let other = ids[prng.below(ids.len() as u64) as usize];
                 if other != node {
@@ -87,7 +91,17 @@ fn run(seed: u64, mutant: Mutant, config: NodeConfig) -> Violations {
             }),
             14 if !membership_changed => {
                 membership_changed = true;
-                change_membership(&mut sim, &mut prng);
+                // A node that is down may instead be gone for good and removed
+                // (issue 18): like a wipe, it loses one node's copies.
+                let down = ids.iter().copied().find(|id| !sim.is_up(*id));
+                match down {
+                    Some(dead) if may_wipe && ids.len() > 3 && prng.below(2) == 0 => {
+                        may_wipe = false;
+                        let up = ids.iter().copied().find(|id| sim.is_up(*id));
+                        removed.push((dead, sim.remove(up.unwrap_or(node), dead)));
+                    }
+                    _ => change_membership(&mut sim, &mut prng),
+                }
             }
             15 if may_wipe => {
                 may_wipe = false;
@@ -98,7 +112,14 @@ fn run(seed: u64, mutant: Mutant, config: NodeConfig) -> Violations {
         sim.run_for(prng.below(150));
     }
     sim.heal();
-    restart_all(&mut sim);
+    // A removal that was not answered as made (lost, refused) left a node that only
+    // crashed: it restarts like the others.
+    let removed: Vec<NodeId> = removed
+        .into_iter()
+        .filter(|(_, index)| matches!(sim.reply(*index), Some(Reply::Changed { .. })))
+        .map(|(node, _)| node)
+        .collect();
+    restart_all(&mut sim, &removed);
     sim.run_for(20_000);
     check(&sim)
 }
@@ -136,9 +157,9 @@ fn crash_one(sim: &mut Sim, prng: &mut Prng) {
     }
 }
 
-fn restart_all(sim: &mut Sim) {
+fn restart_all(sim: &mut Sim, removed: &[NodeId]) {
     for id in sim.node_ids() {
-        if !sim.is_up(id) {
+        if !sim.is_up(id) && !removed.contains(&id) {
             sim.restart(id);
         }
     }

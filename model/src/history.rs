@@ -106,7 +106,7 @@ fn key_index(config: &ModelConfig, command: &Command) -> usize {
         | Command::Put { key, .. }
         | Command::Set { key, .. }
         | Command::Delete { key, .. } => key,
-        Command::Join { .. } | Command::Leave { .. } => return usize::MAX,
+        Command::Join { .. } | Command::Leave { .. } | Command::Remove { .. } => return usize::MAX,
     };
     (0..config.keys())
         .find(|index| key(*index) == *bytes)

@@ -156,6 +156,30 @@ pub async fn change(client: &Client, action: &str, node: u32) -> Result<(), CliE
     Ok(())
 }
 
+/// Longest `admin replace` waits for the removed node's partitions to be re-sourced.
+const REPLACE_WAIT_MAX: Duration = Duration::from_secs(3600);
+
+/// `admin replace OLD NEW`: remove `old`, wait until no transfer is pending, join
+/// `new` (each step its own epoch; the claimant makes both).
+pub async fn replace(client: &Client, old: u32, new: u32) -> Result<(), CliError> {
+    change(client, "remove", old).await?;
+    let started = std::time::Instant::now();
+    loop {
+        let view = client.cluster().await?;
+        let pending = view.transfers.pending.len();
+        if pending == 0 {
+            break;
+        }
+        if started.elapsed() > REPLACE_WAIT_MAX {
+            println!("join node {new} once they are done: dynamo admin join {new}");
+            return Err(CliError::StillMoving(REPLACE_WAIT_MAX));
+        }
+        println!("re-sourcing node {old}'s partitions: {pending} transfers pending");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    change(client, "join", new).await
+}
+
 fn print_rates(verb: &str, summary: &Summary) {
     println!(
         "{verb}: {} keys, {:.1} MB in {:.1} s: {:.0} keys/s, {:.1} MB/s",

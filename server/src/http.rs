@@ -121,6 +121,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/v1/cluster", get(cluster))
         .route("/v1/admin/join/{node}", post(admin_join))
         .route("/v1/admin/leave/{node}", post(admin_leave))
+        .route("/v1/admin/remove/{node}", post(admin_remove))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -611,6 +612,13 @@ async fn admin_join(State(state): State<Arc<HttpState>>, node: NodePath) -> Resp
 async fn admin_leave(State(state): State<Arc<HttpState>>, node: NodePath) -> Response {
     match node_of(node) {
         Ok(node) => membership_changed(state.service().leave(node).await),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn admin_remove(State(state): State<Arc<HttpState>>, node: NodePath) -> Response {
+    match node_of(node) {
+        Ok(node) => membership_changed(state.service().remove(node).await),
         Err(error) => error.into_response(),
     }
 }

@@ -119,6 +119,12 @@ enum AdminAction {
     Join { node: u32 },
     /// Remove a node from the ring; its partitions move away first.
     Leave { node: u32 },
+    /// Remove a node gone for good (its disk lost, never coming back): its partitions
+    /// are re-sourced from surviving replicas, hints for it go to the new homes.
+    Remove { node: u32 },
+    /// Replace a node gone for good with a new one (started with --seed): remove the
+    /// old, wait until its partitions are re-sourced, then join the new.
+    Replace { old: u32, new: u32 },
     /// Partitions still moving in this ring epoch.
     Transfers {
         /// Redraw every second until every transfer is done.
@@ -319,6 +325,8 @@ async fn admin(action: AdminAction, seeds: &Seeds) -> Result<()> {
         AdminAction::Ring => cli::print_ring(&client.cluster().await?),
         AdminAction::Join { node } => cli::change(&client, "join", node).await?,
         AdminAction::Leave { node } => cli::change(&client, "leave", node).await?,
+        AdminAction::Remove { node } => cli::change(&client, "remove", node).await?,
+        AdminAction::Replace { old, new } => cli::replace(&client, old, new).await?,
         AdminAction::Transfers { watch } => cli::transfers(&client, watch).await?,
         AdminAction::Backup {
             dir,

@@ -57,6 +57,7 @@ pub enum Op {
     Update,
     Join,
     Leave,
+    Remove,
 }
 
 impl Op {
@@ -68,6 +69,7 @@ impl Op {
             Op::Update => "update",
             Op::Join => "join",
             Op::Leave => "leave",
+            Op::Remove => "remove",
         }
     }
 
@@ -361,6 +363,13 @@ impl KvService {
     /// Operator: remove a member from the ring; the new epoch.
     pub async fn leave(&self, node: NodeId) -> Result<u64, ServiceError> {
         self.measured(Op::Leave, self.changed(Command::Leave { node }))
+            .await
+    }
+
+    /// Operator: remove a member gone for good (its partitions re-sourced from
+    /// surviving replicas); the new epoch.
+    pub async fn remove(&self, node: NodeId) -> Result<u64, ServiceError> {
+        self.measured(Op::Remove, self.changed(Command::Remove { node }))
             .await
     }
 

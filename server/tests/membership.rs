@@ -7,6 +7,7 @@ mod support;
 use dynamo_core::ring::Ring;
 use dynamo_core::types::{NodeId, PartitionId};
 use dynamo_server::client::Client;
+use dynamo_server::resp::Value;
 use dynamo_server::view::{ClusterView, MemberState};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -189,4 +190,92 @@ fn two_concurrent_changes_give_one_success_and_one_clear_conflict() {
                 .is_some_and(|r| r.members().contains_key(&NodeId(joined)))
         })
     });
+}
+
+/// A node's process and data directory are destroyed (issue 18): `dynamo admin replace
+/// 4 5` removes it, re-sources its partitions from the surviving replicas, and joins
+/// node 5 in its place; every partition's three homes then hold the same versions
+/// (equal Merkle roots), every key reads back through every node, and a later join
+/// works.
+#[test]
+fn a_destroyed_node_is_replaced_and_every_key_is_back_to_n_copies() {
+    let mut cluster = Cluster::start_with(29600, 4, 16, N);
+    let keys: Vec<String> = (0..200).map(|i| format!("replace-{i}")).collect();
+    for key in &keys {
+        let reply = support::run(
+            &cluster.client(1),
+            &[b"SET", key.as_bytes(), key.as_bytes()],
+        );
+        assert_eq!(reply, Value::Simple("OK".into()), "{key}");
+    }
+    cluster.kill(4);
+    std::fs::remove_dir_all(cluster.data_dir().join("n4")).unwrap();
+    cluster.spawn_joiner(5);
+    eventually_within(Duration::from_secs(30), "node 5 announces itself", || {
+        let view = cluster.view(1);
+        let mut members = view.members.iter();
+        members.any(|m| m.id == NodeId(5) && m.status == MemberState::Joining)
+    });
+    let mut replace = std::process::Command::new(env!("CARGO_BIN_EXE_dynamo"))
+        .args(["admin", "replace", "4", "5", "--addr", &cluster.http(1)])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = replace.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "admin replace did not finish in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "admin replace failed");
+    let live = [1u16, 2, 3, 5];
+    eventually_within(
+        Duration::from_secs(120),
+        "every home holds the same versions",
+        || {
+            let views: Vec<ClusterView> = live.iter().map(|id| cluster.view(*id)).collect();
+            let view = &views[0];
+            let ring = view.ring.as_ref().unwrap();
+            let placed =
+                !ring.members().contains_key(&NodeId(4)) && ring.members().contains_key(&NodeId(5));
+            placed
+                && views
+                    .iter()
+                    .all(|v| v.epoch == view.epoch && v.transfers.pending.is_empty())
+                && view.partitions.iter().all(|p| {
+                    let roots: BTreeSet<Option<&String>> = p
+                        .homes
+                        .iter()
+                        .map(|home| {
+                            let at = live.iter().position(|id| u32::from(*id) == home.0).unwrap();
+                            views[at].merkle_roots.get(&p.partition.0)
+                        })
+                        .collect();
+                    roots.len() == 1
+                })
+        },
+    );
+    for id in live {
+        for key in &keys {
+            let reply = support::run(&cluster.client(id), &[b"GET", key.as_bytes()]);
+            assert_eq!(
+                reply,
+                support::bulk(key.as_bytes()),
+                "{key} through node {id}"
+            );
+        }
+    }
+    cluster.spawn_joiner(6);
+    eventually_within(Duration::from_secs(30), "node 6 announces itself", || {
+        let view = cluster.view(1);
+        let mut members = view.members.iter();
+        members.any(|m| m.id == NodeId(6) && m.status == MemberState::Joining)
+    });
+    let after = change_and_settle(&cluster, "join", 6, &[1, 2, 3, 5, 6]);
+    assert!(ring_of(&after).members().contains_key(&NodeId(6)));
 }

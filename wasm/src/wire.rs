@@ -259,6 +259,7 @@ fn forward(view: MessageView, command: &Command) -> MessageView {
         Command::Delete { key, .. } => view.key(key, None).detail("delete".into()),
         Command::Join { node } => view.detail(format!("join {node}")),
         Command::Leave { node } => view.detail(format!("leave {node}")),
+        Command::Remove { node } => view.detail(format!("remove {node}")),
     }
 }
 
