@@ -93,6 +93,11 @@ impl Cluster {
         self.membership.epoch()
     }
 
+    /// Send this node's view to `to` now (a peer found behind this node's ring).
+    pub fn push_view<S: Store>(&self, local: &mut Local<S>, to: NodeId, out: &mut Vec<Output>) {
+        self.send_view(local, to, true, out);
+    }
+
     /// Send this node's view to one peer (a seed while it knows no member).
     pub fn round<S: Store>(&self, local: &mut Local<S>, out: &mut Vec<Output>) {
         let me = local.id();

@@ -35,7 +35,7 @@ use crate::handoff::Handoff;
 use crate::local::{Local, LocalInvariantError};
 use crate::membership::{Membership, MembershipError};
 use crate::merkle::MerkleTree;
-use crate::message::{Command, Failure, Input, Message, Output, Reply, Timer};
+use crate::message::{Command, Failure, Input, Message, Output, RefuseReason, Reply, Timer};
 use crate::store::{Store, StoreError};
 use crate::transfer::{ReceivedChunk, Transfers};
 use crate::types::{limits, ActorId, NodeId, PartitionId};
@@ -272,6 +272,9 @@ impl<S: Store> Node<S> {
             return false;
         };
         if may_forward {
+            // The claimant may not have heard of the node to join yet: this node's
+            // view goes first, on the same ordered peer link as the change.
+            self.cluster.push_view(&mut self.local, claimant, out);
             let local = &mut self.local;
             let command = command.clone();
             self.requests
@@ -387,7 +390,14 @@ impl<S: Store> Node<S> {
                 local, &routing, from, request, partition, key, siblings, hint, out,
             ),
             Message::WriteOk { request } => requests.on_write_ok(local, from, request, out),
-            Message::Refused { request, .. } => {
+            Message::Refused { request, reason } => {
+                // A receiver behind this node's ring refused a chunk: push it the
+                // view now rather than resend every round until gossip reaches it.
+                if let RefuseReason::EpochMismatch { ours: behind, .. } = reason {
+                    if behind < self.cluster.epoch() {
+                        self.cluster.push_view(local, from, out);
+                    }
+                }
                 let ours = requests.on_refused(local, &routing, from, request, out)
                     || self.handoff.forget(request, from)
                     || self.transfers.forget(request, from)

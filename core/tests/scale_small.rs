@@ -60,14 +60,14 @@ fn a_join_and_a_leave_spread_in_logarithmic_rounds_and_move_the_least() {
     assert_eq!(join.meter.transfer_entry_bytes, join.bytes_min, "{join:?}");
     assert_eq!(join.meter.transfer_refused, 0);
     assert_eq!(join.meter.transfer_messages, 2 * join.moves.replicas as u64);
-    // A leave moves more than the least (docs/scale.md, "a leave resends refused
-    // chunks"): the leaver streams before the new homes learn the ring; each refuses
-    // the chunk (epoch mismatch) and it is resent every transfer round. When that is
-    // fixed, this fails: update the doc's figures with it.
+    // A leave (docs/scale.md, "a leave resends refused chunks"): the leaver may
+    // stream before a new home learns the ring; that home refuses the chunk (epoch
+    // mismatch), the leaver pushes it its view at once, and the next round's chunk is
+    // taken: at most one refusal per planned transfer (it was one per round until the
+    // receiver heard by gossip: 98 refusals for 6 transfers at 1,000 nodes).
     let leave = &study.leave;
-    assert!(leave.meter.transfer_refused > 0, "{leave:?}");
     assert!(
-        leave.meter.transfer_entry_bytes > leave.bytes_min,
+        leave.meter.transfer_refused <= leave.moves.replicas as u64,
         "{leave:?}"
     );
     let planned = 2 * leave.moves.replicas as u64;
