@@ -69,18 +69,24 @@ impl Cluster {
             nodes: Vec::new(),
         };
         cluster.credentials = credentials;
-        cluster.launch(size);
-        cluster.wait_healthy();
+        cluster.serving(size)
+    }
+
+    /// Spawn founders 1..=size and wait until every node coordinates a quorum write
+    /// and has heard every founder's ports.
+    fn serving(mut self, size: u16) -> Cluster {
+        self.launch(size);
+        self.wait_healthy();
         for id in 1..=size {
-            cluster.wait_announced(id, size);
+            self.wait_announced(id, size);
         }
-        cluster
+        self
     }
 
     /// `start_with`, founder `i + 1` placed by `placements[i]` (",weight=2,zone=a").
     pub fn start_placed(base: u16, partitions: u32, placements: &[&str]) -> Cluster {
         let size = placements.len() as u16;
-        let mut cluster = Cluster {
+        let cluster = Cluster {
             base,
             partitions,
             replication_factor: 3,
@@ -91,12 +97,7 @@ impl Cluster {
             dir: tempfile::tempdir().unwrap(),
             nodes: Vec::new(),
         };
-        cluster.launch(size);
-        cluster.wait_healthy();
-        for id in 1..=size {
-            cluster.wait_announced(id, size);
-        }
-        cluster
+        cluster.serving(size)
     }
 
     /// A cluster whose nodes listen, without waiting for anything more (the caller
